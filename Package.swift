@@ -60,6 +60,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -83,6 +84,7 @@ let package = Package(
         .testTarget(
             name: "HostTests",
             dependencies: ["Host", "PluginAPI", "PluginKit", "PluginConformance"],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -547,7 +547,8 @@ typedef struct mh_cache_vtable {
     /** Store a chain snapshot document (JSON) for (underlying, expiration). Result: status only. */
     mh_status (*put_chain)(void *instance, mh_str underlying, mh_str expiration, mh_bytes json, mh_done_fn done,
                            void *done_ctx);
-    /** Read a chain snapshot younger than max_age_ms. Result: `json` and `updated_ms`, or MH_NOT_FOUND. */
+    /** Read a chain snapshot no older than max_age_ms (max_age_ms <= 0: no limit from the reader; the cache's
+     *  own time-to-live, 24 hours by default, still applies). Result: `json` and `updated_ms`, or MH_NOT_FOUND. */
     mh_status (*get_chain)(void *instance, mh_str underlying, mh_str expiration, int64_t max_age_ms,
                            mh_done_fn done, void *done_ctx);
 

@@ -1,0 +1,91 @@
+import PluginKit
+import Foundation
+
+/// Routes host HTTP requests by method and path pattern (`/api/market/quotes/:contract`).
+public final class HTTPRouter: Sendable {
+    public typealias Handler = @Sendable (HTTPRequest, RouteParameters) async -> HTTPResponse
+
+    struct Route: Sendable {
+        var method: String
+        var segments: [Substring]
+        var handler: Handler
+    }
+
+    private let routes: [Route]
+
+    public init(_ build: (inout Builder) -> Void) {
+        var builder = Builder()
+        build(&builder)
+        routes = builder.routes
+    }
+
+    public struct Builder {
+        var routes: [Route] = []
+
+        public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
+            routes.append(Route(method: method.uppercased(), segments: pattern.split(separator: "/"), handler: handler))
+        }
+    }
+
+    /// Every route's method and pattern, for docs and tests.
+    public var patterns: [(String, String)] {
+        routes.map { ($0.method, "/" + $0.segments.joined(separator: "/")) }
+    }
+
+    public func handle(_ request: HTTPRequest) async -> HTTPResponse {
+        let path = request.path.split(separator: "/")
+        var pathMatched = false
+        for route in routes {
+            guard let parameters = Self.match(route.segments, path) else { continue }
+            pathMatched = true
+            guard route.method == request.method.uppercased() || (route.method == "GET" && request.method == "HEAD")
+            else { continue }
+            var response = await route.handler(request, RouteParameters(path: parameters, query: request.query))
+            if request.method.uppercased() == "HEAD" { response.body = [] }
+            return response
+        }
+        if pathMatched {
+            let allowed = routes.filter { Self.match($0.segments, path) != nil }.map(\.method)
+            return .error(
+                405, "method_not_allowed", "\(request.method) is not allowed on \(request.path)",
+                headers: [("Allow", allowed.joined(separator: ", "))]
+            )
+        }
+        return .error(404, "not_found", "no route for \(request.method) \(request.path)")
+    }
+
+    static func match(_ pattern: [Substring], _ path: [Substring]) -> [String: String]? {
+        guard pattern.count == path.count else { return nil }
+        var parameters: [String: String] = [:]
+        for (expected, actual) in zip(pattern, path) {
+            if expected.hasPrefix(":") {
+                guard let decoded = String(actual).removingPercentEncoding, !decoded.isEmpty else { return nil }
+                parameters[String(expected.dropFirst())] = decoded
+            } else if expected != actual {
+                return nil
+            }
+        }
+        return parameters
+    }
+}
+
+/// Path parameters and the decoded query of a routed request.
+public struct RouteParameters: Sendable {
+    public var path: [String: String]
+    /// Query items in order; a key may repeat.
+    public var queryItems: [(String, String)]
+
+    public init(path: [String: String], query: String) {
+        self.path = path
+        queryItems = query.split(separator: "&", omittingEmptySubsequences: true).map { item in
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) -> String {
+                String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(text)
+            }
+            return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
+        }
+    }
+
+    /// The last value of a query parameter.
+    public func query(_ name: String) -> String? { queryItems.last { $0.0 == name }?.1 }
+}

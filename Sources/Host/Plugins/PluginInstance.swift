@@ -1,0 +1,112 @@
+import Logging
+import PluginAPI
+import PluginKit
+
+/// What every plugin instance offers the host regardless of kind.
+public protocol PluginInstance: AnyObject, Sendable {
+    var descriptor: PluginDescriptor { get }
+    /// [control] Starts the instance. Blocking: call from `runBlocking` or a setup thread.
+    func start() throws(PluginError)
+    /// [control] Stops the instance; after it returns the plugin makes no more callbacks. Idempotent.
+    func stop()
+    /// [control] Frees the instance, after stop. Idempotent.
+    func destroy()
+    /// [any] Current health.
+    func health() -> PluginHealth
+}
+
+/// A plugin's health as it reports it.
+public struct PluginHealth: Sendable, Equatable {
+    public enum State: String, Sendable, Comparable {
+        case ok
+        case degraded
+        case down
+
+        var rank: Int {
+            switch self {
+            case .ok: 0
+            case .degraded: 1
+            case .down: 2
+            }
+        }
+
+        public static func < (lhs: State, rhs: State) -> Bool { lhs.rank < rhs.rank }
+
+        init(_ raw: mh_health_state) {
+            switch Int(raw) {
+            case Int(MH_HEALTH_OK): self = .ok
+            case Int(MH_HEALTH_DEGRADED): self = .degraded
+            default: self = .down
+            }
+        }
+    }
+
+    public var state: State
+    public var detail: String
+
+    public init(state: State, detail: String) {
+        self.state = state
+        self.detail = detail
+    }
+}
+
+/// The part of a plugin instance's lifecycle that all kinds share: the create/start/stop/destroy calls and
+/// the host services table that must outlive the instance.
+final class InstanceLifecycle: @unchecked Sendable {
+    // @unchecked: `instance` is written once by create before the object is shared; `state` is behind a lock.
+    let descriptor: PluginDescriptor
+    let services: PluginServices
+    nonisolated(unsafe) var instance: UnsafeMutableRawPointer?
+    private let stopped = AtomicFlag()
+    private let destroyed = AtomicFlag()
+
+    init(descriptor: PluginDescriptor, services: PluginServices) {
+        self.descriptor = descriptor
+        self.services = services
+    }
+
+    /// Runs the plugin's create function and turns a refusal into a load error naming the plugin.
+    func create(
+        slot: String, _ body: (mh_errbuf, UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> mh_status
+    ) throws(PluginLoadError) {
+        let error = ErrorBuffer()
+        var out: UnsafeMutableRawPointer?
+        let status = body(error.errbuf, &out)
+        guard status == mh_status(MH_OK), let out else {
+            let message = error.message.isEmpty ? "no reason given" : error.message
+            throw PluginLoadError(
+                .configRejected, plugin: descriptor.id,
+                "refused its configuration in '\(slot).config' (\(StatusName.of(status))): \(message)",
+                fix: "correct '\(slot).config' as the message says (see the plugin's documentation)"
+            )
+        }
+        instance = out
+    }
+
+    func start(_ body: (UnsafeMutableRawPointer, mh_errbuf) -> mh_status) throws(PluginError) {
+        guard let instance else { throw PluginError.internalError("\(descriptor.id) was not created") }
+        let error = ErrorBuffer()
+        let status = body(instance, error.errbuf)
+        guard status == mh_status(MH_OK) else {
+            throw PluginError(status, error.message.isEmpty ? "start failed (\(StatusName.of(status)))" : error.message)
+        }
+    }
+
+    func stop(_ body: (UnsafeMutableRawPointer) -> Void) {
+        guard let instance, stopped.setOnce() else { return }
+        body(instance)
+    }
+
+    func destroy(_ body: (UnsafeMutableRawPointer) -> Void) {
+        guard let instance, destroyed.setOnce() else { return }
+        body(instance)
+        services.close()
+    }
+
+    func health(_ body: (UnsafeMutableRawPointer, mh_errbuf) -> mh_health_state) -> PluginHealth {
+        guard let instance, !destroyed.isSet else { return PluginHealth(state: .down, detail: "not running") }
+        let detail = ErrorBuffer(capacity: 512)
+        let state = body(instance, detail.errbuf)
+        return PluginHealth(state: PluginHealth.State(state), detail: detail.message)
+    }
+}

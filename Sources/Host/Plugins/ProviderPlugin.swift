@@ -1,0 +1,214 @@
+import Logging
+import PluginAPI
+import PluginKit
+
+/// A look-up sent to a provider (the Swift form of `mh_request`).
+public struct ProviderRequest: Sendable {
+    public enum Kind: UInt32, Sendable {
+        case aggregates = 1
+        case chainSnapshot = 2
+        case contractSnapshot = 3
+        case contracts = 4
+        case expirations = 5
+        case quotes = 6
+        case trades = 7
+        case lastTrade = 8
+        case marketStatus = 9
+        case tickerSnapshots = 10
+    }
+
+    public var kind: Kind
+    public var ticker: String
+    public var multiplier: Int32
+    public var timespan: Timespan?
+    public var fromMilliseconds: Int64
+    public var toMilliseconds: Int64
+    public var limit: UInt32
+    public var params: JSONValue?
+
+    public init(
+        kind: Kind, ticker: String = "", multiplier: Int32 = 0, timespan: Timespan? = nil, fromMilliseconds: Int64 = 0,
+        toMilliseconds: Int64 = 0, limit: UInt32 = 0, params: JSONValue? = nil
+    ) {
+        self.kind = kind
+        self.ticker = ticker
+        self.multiplier = multiplier
+        self.timespan = timespan
+        self.fromMilliseconds = fromMilliseconds
+        self.toMilliseconds = toMilliseconds
+        self.limit = limit
+        self.params = params
+    }
+}
+
+/// A loaded provider instance: the host's typed face of `mh_provider_vtable`.
+public final class ProviderPlugin: PluginInstance, @unchecked Sendable {
+    // @unchecked: the vtable copy is immutable; lifecycle state is in `InstanceLifecycle`; the sink bridge is
+    // immutable after init.
+    public var descriptor: PluginDescriptor { lifecycle.descriptor }
+    let lifecycle: InstanceLifecycle
+    let table: mh_provider_vtable
+    private let sinkBridge: SinkBridge
+    private let requestTimeoutNanoseconds: Int64
+
+    /// Creates an instance of `plugin` with `config`, streaming into `sink`.
+    public init(
+        plugin: LoadedPlugin, config: JSONValue, slot: String, sink: any MarketDataSink, clock: any HostClock,
+        logger: Logger, metrics: MetricsRegistry, requestTimeoutMilliseconds: Int64 = 30_000
+    ) throws(PluginLoadError) {
+        table = plugin.vtable.assumingMemoryBound(to: mh_provider_vtable.self).pointee
+        let services = PluginServices(pluginID: plugin.descriptor.id, logger: logger, clock: clock, metrics: metrics)
+        lifecycle = InstanceLifecycle(descriptor: plugin.descriptor, services: services)
+        sinkBridge = SinkBridge(sink: sink, logger: services.logger)
+        requestTimeoutNanoseconds = requestTimeoutMilliseconds * 1_000_000
+        let create = table.create!
+        let hostAPI = services.hostAPI
+        let sinkTable = sinkBridge.hostTable
+        try lifecycle.create(slot: slot) { error, out in
+            withMHString(config.jsonText) { json in create(hostAPI, json, sinkTable, out, error) }
+        }
+    }
+
+    public func start() throws(PluginError) {
+        let start = table.start!
+        try lifecycle.start { start($0, $1) }
+    }
+
+    public func stop() {
+        let stop = table.stop!
+        lifecycle.stop { stop($0) }
+    }
+
+    public func destroy() {
+        stop()
+        let destroy = table.destroy!
+        lifecycle.destroy { destroy($0) }
+    }
+
+    public func health() -> PluginHealth {
+        let health = table.health!
+        return lifecycle.health { health($0, $1) }
+    }
+
+    /// Sends a look-up and waits for its result (or the host's request timeout).
+    public func request(_ request: ProviderRequest) async -> OperationResult {
+        guard let instance = lifecycle.instance else { return OperationResult(error: .internalError("provider not created")) }
+        let call = table.request!
+        let what = "provider \(descriptor.id) request \(request.kind) \(request.ticker)"
+        return await PendingOperations.shared.perform(
+            clock: lifecycle.services.clock, timeoutNanoseconds: requestTimeoutNanoseconds, what: what
+        ) { done, context in
+            withMHString(request.ticker) { ticker in
+                withMHBytes(request.params?.jsonBytes ?? []) { params in
+                    var record = mh_request()
+                    record.struct_size = UInt32(MemoryLayout<mh_request>.stride)
+                    record.kind = request.kind.rawValue
+                    record.ticker = ticker
+                    record.multiplier = request.multiplier
+                    record.timespan = request.timespan?.rawValue ?? 0
+                    record.from_ms = request.fromMilliseconds
+                    record.to_ms = request.toMilliseconds
+                    record.limit = request.limit
+                    record.params_json = params
+                    return call(instance, &record, done, context)
+                }
+            }
+        }
+    }
+
+    /// Subscribes symbols upstream. Throws the plugin's synchronous refusal.
+    public func subscribe(_ symbols: [String], channels: Channels) throws(PluginError) {
+        try change(symbols, channels, table.subscribe!)
+    }
+
+    public func unsubscribe(_ symbols: [String], channels: Channels) throws(PluginError) {
+        try change(symbols, channels, table.unsubscribe!)
+    }
+
+    private typealias SubscriptionCall = @convention(c) (
+        UnsafeMutableRawPointer?, UnsafePointer<mh_str>?, Int, mh_channels, mh_errbuf
+    ) -> mh_status
+
+    private func change(_ symbols: [String], _ channels: Channels, _ call: SubscriptionCall) throws(PluginError) {
+        guard !symbols.isEmpty else { return }
+        guard let instance = lifecycle.instance else { throw .internalError("provider not created") }
+        let error = ErrorBuffer()
+        let status = withMHStrings(symbols) { call(instance, $0.baseAddress, $0.count, channels.rawValue, error.errbuf) }
+        guard status == mh_status(MH_OK) else {
+            throw PluginError(status, error.message.isEmpty ? StatusName.of(status) : error.message)
+        }
+    }
+
+    /// A provider extension table by id, or nil.
+    public func extensionTable(_ id: String) -> UnsafeRawPointer? {
+        guard let instance = lifecycle.instance, let get = table.get_extension else { return nil }
+        return get(instance, id)
+    }
+}
+
+/// The `mh_provider_sink` table the host gives a provider. Copies records into Swift values and forwards them.
+final class SinkBridge: Sendable {
+    let sink: any MarketDataSink
+    let logger: Logger
+    nonisolated(unsafe) let table: UnsafeMutablePointer<mh_provider_sink>
+
+    init(sink: any MarketDataSink, logger: Logger) {
+        self.sink = sink
+        self.logger = logger
+        table = .allocate(capacity: 1)
+        table.initialize(to: mh_provider_sink())
+        table.pointee.struct_size = UInt32(MemoryLayout<mh_provider_sink>.stride)
+        table.pointee.ctx = Unmanaged.passUnretained(self).toOpaque()
+        table.pointee.on_quotes = { ctx, records, count in
+            guard let bridge = SinkBridge.from(ctx) else { return }
+            guard let quotes = Records.quotes(records, count: count) else { return bridge.malformed("quote") }
+            if !quotes.isEmpty { bridge.sink.receive(quotes: quotes) }
+        }
+        table.pointee.on_trades = { ctx, records, count in
+            guard let bridge = SinkBridge.from(ctx) else { return }
+            guard let trades = Records.trades(records, count: count) else { return bridge.malformed("trade") }
+            if !trades.isEmpty { bridge.sink.receive(trades: trades) }
+        }
+        table.pointee.on_bars = { ctx, records, count in
+            guard let bridge = SinkBridge.from(ctx) else { return }
+            guard let bars = Records.bars(records, count: count) else { return bridge.malformed("bar") }
+            if !bars.isEmpty { bridge.sink.receive(bars: bars) }
+        }
+        table.pointee.on_state = { ctx, record in
+            guard let bridge = SinkBridge.from(ctx) else { return }
+            guard let state = Records.read(UnsafeRawPointer(record), count: 1, as: mh_stream_state.self, minimumSize: 8)?.first,
+                let kind = StreamState.Kind(rawValue: state.state)
+            else { return bridge.malformed("stream state") }
+            bridge.sink.receive(
+                state: StreamState(
+                    kind: kind, feed: String(state.feed), reason: String(state.reason),
+                    retryAfterMilliseconds: state.retry_after_ms >= 0 ? state.retry_after_ms : nil,
+                    gap: state.gap_from_ms > 0 && state.gap_to_ms >= state.gap_from_ms
+                        ? state.gap_from_ms...state.gap_to_ms : nil
+                )
+            )
+        }
+        table.pointee.on_subscription_error = { ctx, symbol, channels, status, message in
+            guard let bridge = SinkBridge.from(ctx) else { return }
+            bridge.sink.subscriptionFailed(
+                symbol: String(symbol), channels: Channels(rawValue: channels), error: PluginError(status, String(message))
+            )
+        }
+    }
+
+    deinit {
+        table.deinitialize(count: 1)
+        table.deallocate()
+    }
+
+    var hostTable: UnsafePointer<mh_provider_sink> { UnsafePointer(table) }
+
+    static func from(_ ctx: UnsafeMutableRawPointer?) -> SinkBridge? {
+        guard let ctx else { return nil }
+        return Unmanaged<SinkBridge>.fromOpaque(ctx).takeUnretainedValue()
+    }
+
+    func malformed(_ what: String) {
+        logger.warning("provider sent a malformed \(what) batch; dropped it (plugin bug: check struct_size and strides)")
+    }
+}

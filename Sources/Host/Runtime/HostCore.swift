@@ -1,0 +1,134 @@
+import Logging
+import PluginKit
+import Synchronization
+
+/// The host's side of every plugin callback: it receives the provider's stream and the transports' client
+/// events and HTTP requests, and hands them to the host's services (quote router, chart hub, REST routes).
+public final class HostCore: MarketDataSink, TransportEventHandler, Sendable {
+    /// Handles one client event. Return the ack arguments (a JSON array) when the client asked for an ack.
+    public typealias EventHandler = @Sendable (_ transport: TransportPlugin, _ clientID: UInt64, _ arguments: JSONValue) async -> JSONValue
+
+    private struct State {
+        var streamObservers: [any MarketDataSink] = []
+        var eventHandlers: [String: EventHandler] = [:]
+        var connectionObservers: [@Sendable (TransportPlugin, UInt64, Bool) -> Void] = []
+        var router: HTTPRouter?
+        var connectedClients = 0
+    }
+
+    private let state = Mutex(State())
+    let logger: Logger
+    let metrics: MetricsRegistry
+
+    public init(logger: Logger, metrics: MetricsRegistry) {
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    // MARK: Registration (before plugins start)
+
+    /// Adds a receiver of the provider's stream (quote router, chart hub...).
+    public func addStreamObserver(_ observer: any MarketDataSink) {
+        state.withLock { $0.streamObservers.append(observer) }
+    }
+
+    /// Handles client event `name` (e.g. "live:subscribe").
+    public func onEvent(_ name: String, _ handler: @escaping EventHandler) {
+        state.withLock { $0.eventHandlers[name] = handler }
+    }
+
+    /// Observes client connections (true) and disconnections (false).
+    public func onConnection(_ observer: @escaping @Sendable (TransportPlugin, UInt64, Bool) -> Void) {
+        state.withLock { $0.connectionObservers.append(observer) }
+    }
+
+    public func setRouter(_ router: HTTPRouter) {
+        state.withLock { $0.router = router }
+    }
+
+    public var connectedClients: Int { state.withLock { $0.connectedClients } }
+
+    // MARK: MarketDataSink
+
+    public func receive(quotes: [Quote]) {
+        metrics.increment("markethub_stream_quotes_total", by: Double(quotes.count), help: "Quotes received from the provider")
+        for observer in state.withLock({ $0.streamObservers }) { observer.receive(quotes: quotes) }
+    }
+
+    public func receive(trades: [Trade]) {
+        metrics.increment("markethub_stream_trades_total", by: Double(trades.count), help: "Trades received from the provider")
+        for observer in state.withLock({ $0.streamObservers }) { observer.receive(trades: trades) }
+    }
+
+    public func receive(bars: [Bar]) {
+        metrics.increment("markethub_stream_bars_total", by: Double(bars.count), help: "Aggregates received from the provider")
+        for observer in state.withLock({ $0.streamObservers }) { observer.receive(bars: bars) }
+    }
+
+    public func receive(state streamState: StreamState) {
+        let level: Logger.Level = streamState.kind == .live ? .info : .warning
+        logger.log(
+            level: level, "provider stream \(streamState.kind)",
+            metadata: ["feed": "\(streamState.feed)", "reason": "\(streamState.reason)"]
+        )
+        for observer in state.withLock({ $0.streamObservers }) { observer.receive(state: streamState) }
+    }
+
+    public func subscriptionFailed(symbol: String, channels: Channels, error: PluginError) {
+        logger.warning("upstream refused a subscription", metadata: ["symbol": "\(symbol)", "error": "\(error)"])
+        for observer in state.withLock({ $0.streamObservers }) {
+            observer.subscriptionFailed(symbol: symbol, channels: channels, error: error)
+        }
+    }
+
+    // MARK: TransportEventHandler
+
+    public func clientConnected(_ transport: TransportPlugin, clientID: UInt64, meta: JSONValue) {
+        let observers = state.withLock { state in
+            state.connectedClients += 1
+            return state.connectionObservers
+        }
+        metrics.set("markethub_clients", to: Double(connectedClients), help: "Connected clients")
+        for observer in observers { observer(transport, clientID, true) }
+    }
+
+    public func clientDisconnected(_ transport: TransportPlugin, clientID: UInt64, reason: String) {
+        let observers = state.withLock { state in
+            state.connectedClients = max(0, state.connectedClients - 1)
+            return state.connectionObservers
+        }
+        metrics.set("markethub_clients", to: Double(connectedClients), help: "Connected clients")
+        for observer in observers { observer(transport, clientID, false) }
+    }
+
+    public func clientEvent(_ transport: TransportPlugin, clientID: UInt64, event: String, arguments: JSONValue, ackID: UInt64) {
+        let handler = state.withLock { $0.eventHandlers[event] }
+        metrics.increment("markethub_client_events_total", labels: [("known", handler == nil ? "false" : "true")])
+        guard let handler else {
+            if ackID != 0 {
+                let error = JSONValue.object([("error", .string("unknown_event")), ("message", .string("unknown event '\(event)'"))])
+                transport.ack(ackID, arguments: JSONValue.array([error]).jsonBytes)
+            }
+            return
+        }
+        Task {
+            let reply = await handler(transport, clientID, arguments)
+            if ackID != 0 { transport.ack(ackID, arguments: reply.jsonBytes) }
+        }
+    }
+
+    public func httpRequest(_ transport: TransportPlugin, requestID: UInt64, request: HTTPRequest) {
+        let router = state.withLock { $0.router }
+        Task {
+            let started = ContinuousClock.now
+            let response = await router?.handle(request) ?? .error(503, "starting", "the host is starting")
+            transport.respond(requestID, response)
+            let elapsed = ContinuousClock.now - started
+            metrics.observe(
+                "markethub_http_request_seconds",
+                Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                labels: [("status", String(response.status))], help: "Host HTTP request handling time"
+            )
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import PluginKit
+/// The host's own HTTP routes. Market-data routes are added by the services that own them.
+enum HostRoutes {
+    static func make(runtime: HostRuntime) -> HTTPRouter {
+        HTTPRouter { routes in
+            routes.add("GET", "/health") { [weak runtime] _, _ in
+                guard let runtime else { return .error(503, "stopping", "the host is stopping") }
+                let report = runtime.health()
+                return .json(report.json, status: report.state == .down ? 503 : 200)
+            }
+            routes.add("GET", "/metrics") { [weak runtime] _, _ in
+                guard let runtime else { return .error(503, "stopping", "the host is stopping") }
+                for entry in runtime.health().entries {
+                    let value: Double =
+                        switch entry.health.state {
+                        case .ok: 0
+                        case .degraded: 1
+                        case .down: 2
+                        }
+                    runtime.metrics.set(
+                        "markethub_plugin_health", to: value, labels: [("plugin", entry.id), ("slot", entry.slot)],
+                        help: "Plugin health: 0 ok, 1 degraded, 2 down"
+                    )
+                }
+                return HTTPResponse(
+                    status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                    body: Array(runtime.metrics.render().utf8)
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Logging
+import PluginKit
+
+/// Everything `markethub serve` runs: the plugins named by the configuration, loaded, validated and created,
+/// wired to the host core. Build it, then run `service` in a ServiceGroup.
+public final class HostRuntime: Sendable {
+    public let configuration: HostConfiguration
+    public let clock: any HostClock
+    public let logger: Logger
+    public let metrics: MetricsRegistry
+    public let core: HostCore
+    public let provider: ProviderPlugin
+    public let cache: CachePlugin
+    public let transports: [TransportPlugin]
+
+    /// Loads and validates every plugin the configuration names, without creating instances (what
+    /// `check-config` does). Throws the first problem; refuses two plugins with the same id.
+    public static func loadPlugins(
+        _ configuration: HostConfiguration, locator: PluginLocator
+    ) throws(PluginLoadError) -> [(slot: HostConfiguration.PluginSlot, plugin: LoadedPlugin)] {
+        var loaded: [(slot: HostConfiguration.PluginSlot, plugin: LoadedPlugin)] = []
+        let expectations: [(HostConfiguration.PluginSlot, PluginKind)] =
+            [(configuration.provider, .provider), (configuration.cache, .cache)]
+            + configuration.transports.map { ($0, .transport) }
+        for (slot, kind) in expectations {
+            let path = try locator.resolve(slot.plugin)
+            let plugin = try PluginLoader.load(path: path, plugin: slot.plugin, expectedKind: kind, slot: slot.keyPath)
+            if let clash = loaded.first(where: { $0.plugin.descriptor.id == plugin.descriptor.id }) {
+                throw PluginLoadError(
+                    .duplicateID, plugin: slot.plugin,
+                    "'\(slot.keyPath)' (\(path)) and '\(clash.slot.keyPath)' (\(clash.plugin.descriptor.path)) are both plugin id \(plugin.descriptor.id)",
+                    fix: "configure each plugin once; two instances of one plugin id are not supported"
+                )
+            }
+            loaded.append((slot, plugin))
+        }
+        return loaded
+    }
+
+    /// Loads the plugins and creates their instances (each receives its configuration section). Nothing is
+    /// started yet. On failure, instances already created are destroyed.
+    public init(
+        configuration: HostConfiguration, clock: any HostClock = SystemClock(), logger: Logger,
+        metrics: MetricsRegistry = MetricsRegistry(), locator: PluginLocator? = nil
+    ) throws(PluginLoadError) {
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        self.metrics = metrics
+        let core = HostCore(logger: logger, metrics: metrics)
+        self.core = core
+        let base = (configuration.sourcePath as NSString).deletingLastPathComponent
+        let locator = locator ?? PluginLocator(configured: configuration.pluginDirectories, relativeTo: base)
+        let loaded = try Self.loadPlugins(configuration, locator: locator)
+        let timeout = configuration.host.requestTimeoutMilliseconds
+        var created: [any PluginInstance] = []
+        do throws(PluginLoadError) {
+            let cacheSlot = loaded[1]
+            let cache = try CachePlugin(
+                plugin: cacheSlot.plugin, config: cacheSlot.slot.config, slot: cacheSlot.slot.keyPath, clock: clock,
+                logger: logger, metrics: metrics, requestTimeoutMilliseconds: timeout
+            )
+            created.append(cache)
+            let providerSlot = loaded[0]
+            let provider = try ProviderPlugin(
+                plugin: providerSlot.plugin, config: providerSlot.slot.config, slot: providerSlot.slot.keyPath, sink: core,
+                clock: clock, logger: logger, metrics: metrics, requestTimeoutMilliseconds: timeout
+            )
+            created.append(provider)
+            var transports: [TransportPlugin] = []
+            for entry in loaded.dropFirst(2) {
+                let transport = try TransportPlugin(
+                    plugin: entry.plugin, config: entry.slot.config, slot: entry.slot.keyPath, handler: core, clock: clock,
+                    logger: logger, metrics: metrics
+                )
+                created.append(transport)
+                transports.append(transport)
+            }
+            self.cache = cache
+            self.provider = provider
+            self.transports = transports
+        } catch {
+            for instance in created.reversed() { instance.destroy() }
+            throw error
+        }
+        core.setRouter(HostRoutes.make(runtime: self))
+    }
+
+    /// Every plugin instance with its slot, in start order.
+    public var instances: [(slot: String, instance: any PluginInstance)] {
+        [("cache", cache), ("provider", provider)]
+            + transports.enumerated().map { ("transports[\($0.offset)]", $0.element) }
+    }
+
+    /// The current health of every plugin.
+    public func health() -> HealthReport {
+        HealthReport(
+            entries: instances.map {
+                HealthReport.Entry(slot: $0.slot, id: $0.instance.descriptor.id, kind: $0.instance.descriptor.kind, health: $0.instance.health())
+            },
+            checkedAtMilliseconds: clock.nowMilliseconds
+        )
+    }
+
+    /// The service that starts the plugins in order, waits for shutdown, then drains transports, stops the
+    /// provider and flushes the cache.
+    public var service: PluginSetService { PluginSetService(runtime: self) }
+}

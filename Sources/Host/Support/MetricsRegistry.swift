@@ -1,0 +1,143 @@
+import Foundation
+import Synchronization
+
+/// Counters, gauges and histograms with labels, rendered in the Prometheus text format for `/metrics`.
+/// Host code and plugins (through `mh_host_api.metric`) report into one registry.
+public final class MetricsRegistry: Sendable {
+    public enum Kind: String, Sendable {
+        case counter
+        case gauge
+        case histogram
+    }
+
+    /// Upper bounds of histogram buckets (seconds for durations).
+    public static let defaultBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+    private struct Series {
+        var value: Double = 0
+        var bucketCounts: [UInt64] = []
+        var sum: Double = 0
+        var count: UInt64 = 0
+    }
+
+    private struct Family {
+        var kind: Kind
+        var help: String
+        var series: [String: Series] = [:]
+    }
+
+    private struct State {
+        var families: [String: Family] = [:]
+        var rejected: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    /// Most distinct label sets one metric may have; more are dropped (unbounded labels are a bug).
+    public let maximumSeriesPerMetric: Int
+
+    public init(maximumSeriesPerMetric: Int = 10_000) {
+        self.maximumSeriesPerMetric = maximumSeriesPerMetric
+    }
+
+    public func increment(_ name: String, by value: Double = 1, labels: [(String, String)] = [], help: String = "") {
+        guard value >= 0 else { return reject() }
+        update(name, .counter, labels, help) { $0.value += value }
+    }
+
+    public func set(_ name: String, to value: Double, labels: [(String, String)] = [], help: String = "") {
+        update(name, .gauge, labels, help) { $0.value = value }
+    }
+
+    public func observe(_ name: String, _ value: Double, labels: [(String, String)] = [], help: String = "") {
+        update(name, .histogram, labels, help) { series in
+            if series.bucketCounts.isEmpty { series.bucketCounts = Array(repeating: 0, count: Self.defaultBuckets.count) }
+            for (index, bound) in Self.defaultBuckets.enumerated() where value <= bound { series.bucketCounts[index] += 1 }
+            series.sum += value
+            series.count += 1
+        }
+    }
+
+    /// The current value of a counter or gauge series (for tests and health).
+    public func value(_ name: String, labels: [(String, String)] = []) -> Double? {
+        let key = Self.labelText(labels)
+        return state.withLock { $0.families[name]?.series[key]?.value }
+    }
+
+    /// Metric updates refused because of an invalid name, label, kind clash or series limit.
+    public var rejectedUpdates: UInt64 { state.withLock { $0.rejected } }
+
+    private func reject() { state.withLock { $0.rejected += 1 } }
+
+    private func update(
+        _ name: String, _ kind: Kind, _ labels: [(String, String)], _ help: String, _ body: (inout Series) -> Void
+    ) {
+        guard Self.isValidName(name), labels.allSatisfy({ Self.isValidName($0.0) && !$0.0.hasPrefix("__") }) else {
+            return reject()
+        }
+        let key = Self.labelText(labels)
+        state.withLock { state in
+            var family = state.families[name] ?? Family(kind: kind, help: help)
+            guard family.kind == kind else {
+                state.rejected += 1
+                return
+            }
+            if family.series[key] == nil, family.series.count >= maximumSeriesPerMetric {
+                state.rejected += 1
+                return
+            }
+            body(&family.series[key, default: Series()])
+            state.families[name] = family
+        }
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, !name.isEmpty else { return false }
+        func allowed(_ c: Unicode.Scalar, first: Bool) -> Bool {
+            c == "_" || c == ":" || (c.isASCII && c.properties.isAlphabetic) || (!first && c.isASCII && ("0"..."9").contains(c))
+        }
+        return allowed(first, first: true) && name.unicodeScalars.dropFirst().allSatisfy { allowed($0, first: false) }
+    }
+
+    static func labelText(_ labels: [(String, String)]) -> String {
+        labels.sorted { $0.0 < $1.0 }.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",")
+    }
+
+    static func escape(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+
+    /// The Prometheus text exposition (version 0.0.4) of every metric.
+    public func render() -> String {
+        let snapshot = state.withLock { $0 }
+        var out = ""
+        for name in snapshot.families.keys.sorted() {
+            guard let family = snapshot.families[name] else { continue }
+            if !family.help.isEmpty { out += "# HELP \(name) \(family.help)\n" }
+            out += "# TYPE \(name) \(family.kind.rawValue)\n"
+            for key in family.series.keys.sorted() {
+                guard let series = family.series[key] else { continue }
+                switch family.kind {
+                case .counter, .gauge:
+                    out += "\(name)\(key.isEmpty ? "" : "{\(key)}") \(Self.number(series.value))\n"
+                case .histogram:
+                    let prefix = key.isEmpty ? "" : key + ","
+                    for (index, bound) in Self.defaultBuckets.enumerated() {
+                        out += "\(name)_bucket{\(prefix)le=\"\(Self.number(bound))\"} \(series.bucketCounts[index])\n"
+                    }
+                    out += "\(name)_bucket{\(prefix)le=\"+Inf\"} \(series.count)\n"
+                    out += "\(name)_sum\(key.isEmpty ? "" : "{\(key)}") \(Self.number(series.sum))\n"
+                    out += "\(name)_count\(key.isEmpty ? "" : "{\(key)}") \(series.count)\n"
+                }
+            }
+        }
+        return out
+    }
+
+    static func number(_ value: Double) -> String {
+        if value.isNaN { return "NaN" }
+        if value.isInfinite { return value > 0 ? "+Inf" : "-Inf" }
+        if value.rounded() == value, abs(value) < 1e15 { return String(Int64(value)) }
+        return "\(value)"
+    }
+}
