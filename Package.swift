@@ -83,7 +83,9 @@ let package = Package(
 
         .testTarget(
             name: "HostTests",
-            dependencies: ["Host", "PluginAPI", "PluginKit", "PluginConformance"],
+            dependencies: [
+                "Host", "PluginAPI", "PluginKit", "PluginConformance", .product(name: "Logging", package: "swift-log"),
+            ],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),

@@ -109,7 +109,9 @@ nonisolated(unsafe) let vtable: UnsafeRawPointer = {
     }
     table.put_bars = { instance, records, count, done, context in
         MemoryCache.operation(instance, done, context) { cache in
-            guard let bars = Records.bars(records, count: count) else { throw PluginError.invalid("malformed bar array") }
+            guard let bars = Records.bars(records, count: count) else {
+                throw PluginError.invalid("malformed bar array")
+            }
             try cache.store.putBars(bars, now: cache.host.nowMilliseconds)
             return OperationResult()
         }
@@ -129,7 +131,8 @@ nonisolated(unsafe) let vtable: UnsafeRawPointer = {
     table.put_chain = { instance, underlying, expiration, json, done, context in
         MemoryCache.operation(instance, done, context) { cache in
             try cache.store.putChain(
-                underlying: String(underlying), expiration: String(expiration), json: json.array, now: cache.host.nowMilliseconds
+                underlying: String(underlying), expiration: String(expiration), json: json.array,
+                now: cache.host.nowMilliseconds
             )
             return OperationResult()
         }
@@ -141,13 +144,18 @@ nonisolated(unsafe) let vtable: UnsafeRawPointer = {
                     underlying: String(underlying), expiration: String(expiration), maximumAge: maximumAge,
                     now: cache.host.nowMilliseconds
                 )
-            else { throw PluginError.notFound("no chain snapshot for \(String(underlying)) \(String(expiration)) within the age limit") }
+            else {
+                throw PluginError.notFound(
+                    "no chain snapshot for \(String(underlying)) \(String(expiration)) within the age limit")
+            }
             return OperationResult(json: document.bytes, updatedMilliseconds: document.updatedMilliseconds)
         }
     }
     table.put_last_quotes = { instance, records, count, done, context in
         MemoryCache.operation(instance, done, context) { cache in
-            guard let quotes = Records.lastQuotes(records, count: count) else { throw PluginError.invalid("malformed quote array") }
+            guard let quotes = Records.lastQuotes(records, count: count) else {
+                throw PluginError.invalid("malformed quote array")
+            }
             try cache.store.putLastQuotes(quotes)
             return OperationResult()
         }

@@ -92,7 +92,10 @@ final class MemoryCacheStore: Sendable {
                 series.lastUsed = tick
                 state.series[key] = series
             }
-            evictBars(&state, protecting: Set(bars.map { SeriesKey(symbol: $0.symbol, timespan: $0.timespan, multiplier: $0.multiplier) }))
+            evictBars(
+                &state,
+                protecting: Set(
+                    bars.map { SeriesKey(symbol: $0.symbol, timespan: $0.timespan, multiplier: $0.multiplier) }))
         }
     }
 
@@ -114,7 +117,9 @@ final class MemoryCacheStore: Sendable {
         }
     }
 
-    func getBars(symbol: String, timespan: Timespan, multiplier: Int32, from: Int64, to: Int64, limit: Int, descending: Bool) -> [Bar] {
+    func getBars(
+        symbol: String, timespan: Timespan, multiplier: Int32, from: Int64, to: Int64, limit: Int, descending: Bool
+    ) -> [Bar] {
         state.withLock { state in
             let key = SeriesKey(symbol: symbol, timespan: timespan, multiplier: multiplier)
             guard var series = state.series[key] else { return [] }
@@ -139,7 +144,8 @@ final class MemoryCacheStore: Sendable {
         try validate(document: json, what: "chain snapshot")
         state.withLock { state in
             let tick = state.nextTick()
-            state.chains[Self.chainKey(underlying, expiration)] = Document(bytes: json, updatedMilliseconds: now, lastUsed: tick)
+            state.chains[Self.chainKey(underlying, expiration)] = Document(
+                bytes: json, updatedMilliseconds: now, lastUsed: tick)
             Self.evict(&state.chains, limit: limits.maximumChains)
         }
     }
@@ -165,14 +171,17 @@ final class MemoryCacheStore: Sendable {
         state.withLock { state in
             for quote in quotes {
                 // A write never moves a symbol back in time: an older update than the stored one is ignored.
-                if let existing = state.lastQuotes[quote.symbol], existing.updatedMilliseconds > quote.updatedMilliseconds {
+                if let existing = state.lastQuotes[quote.symbol],
+                    existing.updatedMilliseconds > quote.updatedMilliseconds
+                {
                     continue
                 }
                 state.lastQuotes[quote.symbol] = quote
             }
             if state.lastQuotes.count > limits.maximumLastQuotes {
                 let excess = state.lastQuotes.count - limits.maximumLastQuotes
-                let oldest = state.lastQuotes.values.sorted { $0.updatedMilliseconds < $1.updatedMilliseconds }.prefix(excess)
+                let oldest = state.lastQuotes.values.sorted { $0.updatedMilliseconds < $1.updatedMilliseconds }.prefix(
+                    excess)
                 for quote in oldest { state.lastQuotes.removeValue(forKey: quote.symbol) }
             }
         }
@@ -229,7 +238,8 @@ final class MemoryCacheStore: Sendable {
     private func validate(document: [UInt8], what: String) throws(PluginError) {
         guard !document.isEmpty else { throw .invalid("\(what) document is empty") }
         guard document.count <= limits.maximumDocumentBytes else {
-            throw .invalid("\(what) document is \(document.count) bytes, over the \(limits.maximumDocumentBytes)-byte limit")
+            throw .invalid(
+                "\(what) document is \(document.count) bytes, over the \(limits.maximumDocumentBytes)-byte limit")
         }
     }
 }

@@ -20,7 +20,8 @@ struct PluginsCommand: AsyncParsableCommand {
             do {
                 let descriptor = try PluginLoader.describe(path: path)
                 rows.append([
-                    descriptor.id, descriptor.version, descriptor.kind.description, descriptor.abi, descriptor.toolchain, path,
+                    descriptor.id, descriptor.version, descriptor.kind.description, descriptor.abi,
+                    descriptor.toolchain, path,
                 ])
             } catch {
                 problems.append("\(error)")

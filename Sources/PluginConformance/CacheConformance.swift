@@ -57,8 +57,12 @@ public enum CacheConformance {
         return result.bars
     }
 
-    static func minuteQuery(_ symbol: String, from: Int64 = 0, to: Int64 = 0, limit: UInt32 = 0, descending: Bool = false) -> BarQuery {
-        BarQuery(ticker: symbol, timespan: .minute, multiplier: 1, fromMilliseconds: from, toMilliseconds: to, limit: limit, descending: descending)
+    static func minuteQuery(
+        _ symbol: String, from: Int64 = 0, to: Int64 = 0, limit: UInt32 = 0, descending: Bool = false
+    ) -> BarQuery {
+        BarQuery(
+            ticker: symbol, timespan: .minute, multiplier: 1, fromMilliseconds: from, toMilliseconds: to, limit: limit,
+            descending: descending)
     }
 
     public static let checks: [Check] = [
@@ -90,16 +94,19 @@ public enum CacheConformance {
             try ok(await cache.putBars([bar("AAPL", origin, close: 11, source: "correction")]), context, "put_bars")
             let read = try await bars(cache, context, minuteQuery("AAPL"))
             try context.expect(read.count == 1, "expected 1 bar, read \(read.count)")
-            try context.expect(read.first?.close == 11, "the correction must win, read close \(read.first?.close ?? .nan)")
+            try context.expect(
+                read.first?.close == 11, "the correction must win, read close \(read.first?.close ?? .nan)")
             try context.expect(read.first?.source == "correction", "source must follow the latest write")
             try context.expect(
-                read.first?.updatedMilliseconds == clock.nowMilliseconds, "updated_ms must move to the correction's time"
+                read.first?.updatedMilliseconds == clock.nowMilliseconds,
+                "updated_ms must move to the correction's time"
             )
         },
         Check(name: "range reads are inclusive, ascending and unbounded at 0") { context, cache, _ in
             let all = (0..<20).map { bar("IWM", origin + Int64($0) * 60_000) }
             try ok(await cache.putBars(all.shuffled()), context, "put_bars")
-            let middle = try await bars(cache, context, minuteQuery("IWM", from: origin + 5 * 60_000, to: origin + 9 * 60_000))
+            let middle = try await bars(
+                cache, context, minuteQuery("IWM", from: origin + 5 * 60_000, to: origin + 9 * 60_000))
             try context.expect(
                 middle.map(\.startMilliseconds) == (5...9).map { origin + Int64($0) * 60_000 },
                 "from/to must be inclusive and ascending, got \(middle.map(\.startMilliseconds))"
@@ -128,37 +135,48 @@ public enum CacheConformance {
         Check(name: "series are keyed by symbol, timespan and multiplier") { context, cache, _ in
             try ok(
                 await cache.putBars([
-                    bar("SPY", origin, timespan: .minute, multiplier: 1), bar("SPY", origin, timespan: .minute, multiplier: 5),
-                    bar("SPY", origin, timespan: .day, multiplier: 1), bar("spy", origin, timespan: .minute, multiplier: 1),
+                    bar("SPY", origin, timespan: .minute, multiplier: 1),
+                    bar("SPY", origin, timespan: .minute, multiplier: 5),
+                    bar("SPY", origin, timespan: .day, multiplier: 1),
+                    bar("spy", origin, timespan: .minute, multiplier: 1),
                 ]),
                 context, "put_bars"
             )
-            for (timespan, multiplier, symbol) in [(Timespan.minute, Int32(1), "SPY"), (.minute, 5, "SPY"), (.day, 1, "SPY"), (.minute, 1, "spy")] {
+            for (timespan, multiplier, symbol) in [
+                (Timespan.minute, Int32(1), "SPY"), (.minute, 5, "SPY"), (.day, 1, "SPY"), (.minute, 1, "spy"),
+            ] {
                 let read = try await bars(
                     cache, context, BarQuery(ticker: symbol, timespan: timespan, multiplier: multiplier)
                 )
-                try context.expect(read.count == 1, "series \(symbol) \(multiplier)/\(timespan) must hold exactly its one bar, read \(read.count)")
+                try context.expect(
+                    read.count == 1,
+                    "series \(symbol) \(multiplier)/\(timespan) must hold exactly its one bar, read \(read.count)")
             }
         },
         Check(name: "chain snapshots round-trip and honour the reader's maximum age") { context, cache, clock in
             let document = Array(#"{"underlying":"SPY","contracts":[]}"#.utf8)
-            try ok(await cache.putChain(underlying: "SPY", expiration: "2025-03-21", json: document), context, "put_chain")
+            try ok(
+                await cache.putChain(underlying: "SPY", expiration: "2025-03-21", json: document), context, "put_chain")
             let stored = clock.nowMilliseconds
             clock.advance(byMilliseconds: 60_000)
-            let fresh = await cache.getChain(underlying: "SPY", expiration: "2025-03-21", maximumAgeMilliseconds: 120_000)
+            let fresh = await cache.getChain(
+                underlying: "SPY", expiration: "2025-03-21", maximumAgeMilliseconds: 120_000)
             try ok(fresh, context, "get_chain within the age limit")
             try context.expect(fresh.json == document, "chain document changed in the round trip")
             try context.expect(fresh.updatedMilliseconds == stored, "updated_ms must be the time it was stored")
-            let stale = await cache.getChain(underlying: "SPY", expiration: "2025-03-21", maximumAgeMilliseconds: 30_000)
+            let stale = await cache.getChain(
+                underlying: "SPY", expiration: "2025-03-21", maximumAgeMilliseconds: 30_000)
             try context.expect(
-                stale.status == mh_status(MH_NOT_FOUND), "a snapshot older than max_age_ms must be MH_NOT_FOUND, got \(StatusName.of(stale.status))"
+                stale.status == mh_status(MH_NOT_FOUND),
+                "a snapshot older than max_age_ms must be MH_NOT_FOUND, got \(StatusName.of(stale.status))"
             )
             let other = await cache.getChain(underlying: "SPY", expiration: "2025-03-28", maximumAgeMilliseconds: 0)
             try context.expect(other.status == mh_status(MH_NOT_FOUND), "another expiration must be MH_NOT_FOUND")
         },
         Check(name: "chain snapshots expire after 24 hours whatever the reader asks") { context, cache, clock in
             let document = Array(#"{"underlying":"QQQ","contracts":[]}"#.utf8)
-            try ok(await cache.putChain(underlying: "QQQ", expiration: "2025-03-21", json: document), context, "put_chain")
+            try ok(
+                await cache.putChain(underlying: "QQQ", expiration: "2025-03-21", json: document), context, "put_chain")
             clock.advance(byMilliseconds: 23 * 3_600_000)
             try ok(
                 await cache.getChain(underlying: "QQQ", expiration: "2025-03-21", maximumAgeMilliseconds: 0), context,
@@ -169,11 +187,14 @@ public enum CacheConformance {
             try context.expect(expired.status == mh_status(MH_NOT_FOUND), "a 25-hour-old chain must be gone")
         },
         Check(name: "last quotes round-trip; unknown symbols are omitted; newer wins") { context, cache, _ in
-            let quote = LastQuote(symbol: "O:SPY250321C00570000", bidPrice: 1.2, askPrice: 1.3, lastPrice: .nan, midpoint: 1.25, updatedMilliseconds: origin)
+            let quote = LastQuote(
+                symbol: "O:SPY250321C00570000", bidPrice: 1.2, askPrice: 1.3, lastPrice: .nan, midpoint: 1.25,
+                updatedMilliseconds: origin)
             try ok(await cache.putLastQuotes([quote]), context, "put_last_quotes")
             let read = await cache.getLastQuotes(["O:SPY250321C00570000", "O:SPY250321C00999000"])
             try ok(read, context, "get_last_quotes")
-            try context.expect(read.lastQuotes == [quote], "expected exactly the stored quote back, got \(read.lastQuotes)")
+            try context.expect(
+                read.lastQuotes == [quote], "expected exactly the stored quote back, got \(read.lastQuotes)")
             var newer = quote
             newer.bidPrice = 1.4
             newer.updatedMilliseconds = origin + 1_000
@@ -198,7 +219,8 @@ public enum CacheConformance {
             let read = try await bars(cache, context, minuteQuery("TSLA"))
             try context.expect(read.count == 20_000, "expected 20000 bars, read \(read.count)")
             try context.expect(
-                zip(read, read.dropFirst()).allSatisfy { $0.startMilliseconds < $1.startMilliseconds }, "bars must read back ascending"
+                zip(read, read.dropFirst()).allSatisfy { $0.startMilliseconds < $1.startMilliseconds },
+                "bars must read back ascending"
             )
             try context.expect(read.last?.close == 19_999, "the last bar must be the newest")
         },
@@ -209,7 +231,9 @@ public enum CacheConformance {
                 try context.expect(read.count == 1 && read[0].symbol == symbol, "ticker \(symbol) did not round-trip")
             }
             let rejected = await cache.putBars([bar("", origin)])
-            try context.expect(rejected.status == mh_status(MH_INVALID), "an empty ticker must be MH_INVALID, got \(StatusName.of(rejected.status))")
+            try context.expect(
+                rejected.status == mh_status(MH_INVALID),
+                "an empty ticker must be MH_INVALID, got \(StatusName.of(rejected.status))")
             try context.expect(!rejected.message.isEmpty, "a rejection must say why")
         },
         Check(name: "a rejected write loses nothing already stored") { context, cache, _ in
@@ -217,9 +241,12 @@ public enum CacheConformance {
             var broken = bar("NVDA", origin + 60_000)
             broken.open = .nan
             let rejected = await cache.putBars([broken])
-            try context.expect(rejected.status == mh_status(MH_INVALID), "a non-finite price must be MH_INVALID, got \(StatusName.of(rejected.status))")
+            try context.expect(
+                rejected.status == mh_status(MH_INVALID),
+                "a non-finite price must be MH_INVALID, got \(StatusName.of(rejected.status))")
             let read = try await bars(cache, context, minuteQuery("NVDA"))
-            try context.expect(read.count == 1 && read[0].startMilliseconds == origin, "the stored bar must survive a rejected write")
+            try context.expect(
+                read.count == 1 && read[0].startMilliseconds == origin, "the stored bar must survive a rejected write")
         },
         Check(name: "concurrent writers of the same keys leave exactly one bar per key") { context, cache, _ in
             let writers = 8
@@ -227,20 +254,23 @@ public enum CacheConformance {
             await withTaskGroup(of: OperationResult.self) { group in
                 for writer in 0..<writers {
                     group.addTask {
-                        await cache.putBars((0..<keys).map { bar("AMD", origin + Int64($0) * 60_000, close: Double(writer)) })
+                        await cache.putBars(
+                            (0..<keys).map { bar("AMD", origin + Int64($0) * 60_000, close: Double(writer)) })
                     }
                 }
                 for await _ in group {}
             }
             let read = try await bars(cache, context, minuteQuery("AMD"))
-            try context.expect(read.count == keys, "expected \(keys) bars after \(writers) concurrent writers, read \(read.count)")
+            try context.expect(
+                read.count == keys, "expected \(keys) bars after \(writers) concurrent writers, read \(read.count)")
             try context.expect(
                 read.allSatisfy { (0..<Double(writers)).contains($0.close) }, "every bar must hold one writer's values"
             )
         },
         Check(name: "reports healthy while running") { context, cache, _ in
             let health = cache.health()
-            try context.expect(health.state == .ok, "a started cache must be healthy, got \(health.state): \(health.detail)")
+            try context.expect(
+                health.state == .ok, "a started cache must be healthy, got \(health.state): \(health.detail)")
         },
     ]
 }

@@ -1,4 +1,3 @@
-
 /// A JSON value. Used for plugin configuration sections (YAML → JSON), health documents and small answers.
 public enum JSONValue: Sendable, Equatable {
     case null

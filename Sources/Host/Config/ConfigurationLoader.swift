@@ -1,6 +1,6 @@
-import PluginKit
 import Foundation
 import Logging
+import PluginKit
 import Yams
 
 /// Reads the host configuration from YAML.
@@ -79,7 +79,8 @@ public struct ConfigurationLoader: Sendable {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
             let detail = context.map { "\(problem) \($0.text)" } ?? problem
-            return ConfigurationError(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(detail)")
+            return ConfigurationError(
+                file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(detail)")
         case .duplicatedKeysInMapping(let duplicates, let context):
             return ConfigurationError(
                 file: file, line: context.mark.line, column: context.mark.column,
@@ -97,7 +98,8 @@ private struct NodeReader {
     let environment: [String: String]
 
     func error(_ node: Node?, _ keyPath: String?, _ message: String) -> ConfigurationError {
-        ConfigurationError(file: file, line: node?.mark?.line, column: node?.mark?.column, keyPath: keyPath, message: message)
+        ConfigurationError(
+            file: file, line: node?.mark?.line, column: node?.mark?.column, keyPath: keyPath, message: message)
     }
 
     func location(_ node: Node) -> String {
@@ -105,7 +107,9 @@ private struct NodeReader {
         return "\(file):\(mark.line):\(mark.column)"
     }
 
-    func mapping(_ node: Node, _ keyPath: String?, allowed: [String]) throws(ConfigurationError) -> [(String, Node, Node)] {
+    func mapping(
+        _ node: Node, _ keyPath: String?, allowed: [String]
+    ) throws(ConfigurationError) -> [(String, Node, Node)] {
         guard case .mapping(let mapping) = node else {
             throw error(node, keyPath, "expected a mapping of keys to values")
         }
@@ -134,7 +138,8 @@ private struct NodeReader {
         for (key, _, value) in entries {
             switch key {
             case "plugins":
-                for (subkey, _, subvalue) in try mapping(value, "plugins", allowed: ["directories"]) where subkey == "directories" {
+                for (subkey, _, subvalue) in try mapping(value, "plugins", allowed: ["directories"])
+                where subkey == "directories" {
                     directories = try stringList(subvalue, "plugins.directories")
                 }
             case "host": options = try hostOptions(value)
@@ -151,7 +156,8 @@ private struct NodeReader {
             }
         }
         guard let provider else {
-            throw error(root, "provider", "missing; add 'provider: { plugin: RecordedProvider }' (see docs/configuration.md)")
+            throw error(
+                root, "provider", "missing; add 'provider: { plugin: RecordedProvider }' (see docs/configuration.md)")
         }
         guard let cache else {
             throw error(root, "cache", "missing; add 'cache: { plugin: MemoryCache }' (see docs/configuration.md)")
@@ -270,7 +276,9 @@ private struct NodeReader {
         case .mapping(let mapping):
             var members: [(String, JSONValue)] = []
             for (keyNode, valueNode) in mapping {
-                guard case .scalar(let key) = keyNode else { throw error(keyNode, keyPath, "keys must be plain strings") }
+                guard case .scalar(let key) = keyNode else {
+                    throw error(keyNode, keyPath, "keys must be plain strings")
+                }
                 members.append((key.string, try json(valueNode, "\(keyPath).\(key.string)")))
             }
             return .object(members)
@@ -325,7 +333,8 @@ private struct NodeReader {
             } else if let fallback {
                 out += fallback
             } else {
-                throw error(node, keyPath, "environment variable \(name) is not set (use ${\(name):-default} for a default)")
+                throw error(
+                    node, keyPath, "environment variable \(name) is not set (use ${\(name):-default} for a default)")
             }
             rest = rest[rest.index(after: close)...]
         }
@@ -340,7 +349,8 @@ private struct NodeReader {
             for i in 1...max(a.count, 1) where !a.isEmpty {
                 var current = [i] + Array(repeating: 0, count: b.count)
                 for j in stride(from: 1, through: b.count, by: 1) {
-                    current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                    current[j] = min(
+                        previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
                 }
                 previous = current
             }

@@ -1,5 +1,5 @@
-import PluginKit
 import Logging
+import PluginKit
 
 /// The host's configuration, read from YAML (see `ConfigurationLoader` and docs/configuration.md).
 public struct HostConfiguration: Sendable {

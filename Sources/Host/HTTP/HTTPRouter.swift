@@ -1,5 +1,5 @@
-import PluginKit
 import Foundation
+import PluginKit
 
 /// Routes host HTTP requests by method and path pattern (`/api/market/quotes/:contract`).
 public final class HTTPRouter: Sendable {

@@ -74,9 +74,12 @@ public final class CachePlugin: PluginInstance, @unchecked Sendable {
     private func perform(
         _ what: String, _ body: (UnsafeMutableRawPointer, mh_done_fn, UnsafeMutableRawPointer?) -> mh_status
     ) async -> OperationResult {
-        guard let instance = lifecycle.instance else { return OperationResult(error: .internalError("cache not created")) }
+        guard let instance = lifecycle.instance else {
+            return OperationResult(error: .internalError("cache not created"))
+        }
         return await PendingOperations.shared.perform(
-            clock: lifecycle.services.clock, timeoutNanoseconds: timeoutNanoseconds, what: "cache \(descriptor.id) \(what)"
+            clock: lifecycle.services.clock, timeoutNanoseconds: timeoutNanoseconds,
+            what: "cache \(descriptor.id) \(what)"
         ) { done, context in body(instance, done, context) }
     }
 
@@ -117,7 +120,8 @@ public final class CachePlugin: PluginInstance, @unchecked Sendable {
         }
     }
 
-    public func getChain(underlying: String, expiration: String, maximumAgeMilliseconds: Int64) async -> OperationResult {
+    public func getChain(underlying: String, expiration: String, maximumAgeMilliseconds: Int64) async -> OperationResult
+    {
         let call = table.get_chain!
         return await perform("get_chain") { instance, done, context in
             withMHString(underlying) { underlying in

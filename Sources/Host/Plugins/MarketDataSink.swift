@@ -19,7 +19,10 @@ public struct StreamState: Sendable, Equatable {
     /// After an outage: the window whose data may be missing.
     public var gap: ClosedRange<Int64>?
 
-    public init(kind: Kind, feed: String = "", reason: String = "", retryAfterMilliseconds: Int64? = nil, gap: ClosedRange<Int64>? = nil) {
+    public init(
+        kind: Kind, feed: String = "", reason: String = "", retryAfterMilliseconds: Int64? = nil,
+        gap: ClosedRange<Int64>? = nil
+    ) {
         self.kind = kind
         self.feed = feed
         self.reason = reason

@@ -35,7 +35,8 @@ public enum PluginLoader {
         }
         guard let symbol = dlsym(handle, MH_ENTRY_SYMBOL) else {
             throw PluginLoadError(
-                .missingEntry, plugin: plugin, "\(path) does not export \(MH_ENTRY_SYMBOL), so it is not a MarketHub plugin",
+                .missingEntry, plugin: plugin,
+                "\(path) does not export \(MH_ENTRY_SYMBOL), so it is not a MarketHub plugin",
                 fix: "export the entry function (see docs/plugin-authoring.md) or fix the path"
             )
         }
@@ -57,7 +58,8 @@ public enum PluginLoader {
         }
         guard let vtable = raw.pointee.vtable else {
             throw PluginLoadError(
-                .malformedDescriptor, plugin: plugin, "\(descriptor.id) has no vtable", fix: "fix the plugin's descriptor"
+                .malformedDescriptor, plugin: plugin, "\(descriptor.id) has no vtable",
+                fix: "fix the plugin's descriptor"
             )
         }
         let copy = try validateVtable(vtable, kind: descriptor.kind, id: descriptor.id, plugin: plugin)
@@ -97,7 +99,8 @@ public enum PluginLoader {
             )
         }
         func text(_ pointer: UnsafePointer<CChar>?) -> String? { pointer.map { String(cString: $0) } }
-        guard let id = text(copy.id), !id.isEmpty, let version = text(copy.version), let toolchain = text(copy.toolchain)
+        guard let id = text(copy.id), !id.isEmpty, let version = text(copy.version),
+            let toolchain = text(copy.toolchain)
         else {
             throw PluginLoadError(
                 .malformedDescriptor, plugin: plugin, "descriptor lacks an id, version or toolchain",

@@ -74,7 +74,8 @@ public struct PluginLocator: Sendable {
             var info = stat()
             guard stat(target, &info) == 0 else {
                 throw PluginLoadError(
-                    .notFound, plugin: plugin, "cannot inspect the plugin \(what) \(target): \(String(cString: strerror(errno)))",
+                    .notFound, plugin: plugin,
+                    "cannot inspect the plugin \(what) \(target): \(String(cString: strerror(errno)))",
                     fix: "check the path and its permissions"
                 )
             }

@@ -122,7 +122,8 @@ final class PluginServices: Sendable {
         for id in pending { clock.cancel(id) }
     }
 
-    private func metric(kind: mh_metric_kind, name: String, labels: UnsafePointer<mh_label>?, count: Int, value: Double) {
+    private func metric(kind: mh_metric_kind, name: String, labels: UnsafePointer<mh_label>?, count: Int, value: Double)
+    {
         let pairs = Records.read(UnsafeRawPointer(labels), count: count, as: mh_label.self)?.map {
             (String($0.name), String($0.value))
         }

@@ -92,7 +92,9 @@ public final class ProviderPlugin: PluginInstance, @unchecked Sendable {
 
     /// Sends a look-up and waits for its result (or the host's request timeout).
     public func request(_ request: ProviderRequest) async -> OperationResult {
-        guard let instance = lifecycle.instance else { return OperationResult(error: .internalError("provider not created")) }
+        guard let instance = lifecycle.instance else {
+            return OperationResult(error: .internalError("provider not created"))
+        }
         let call = table.request!
         let what = "provider \(descriptor.id) request \(request.kind) \(request.ticker)"
         return await PendingOperations.shared.perform(
@@ -125,15 +127,18 @@ public final class ProviderPlugin: PluginInstance, @unchecked Sendable {
         try change(symbols, channels, table.unsubscribe!)
     }
 
-    private typealias SubscriptionCall = @convention(c) (
-        UnsafeMutableRawPointer?, UnsafePointer<mh_str>?, Int, mh_channels, mh_errbuf
-    ) -> mh_status
+    private typealias SubscriptionCall =
+        @convention(c) (
+            UnsafeMutableRawPointer?, UnsafePointer<mh_str>?, Int, mh_channels, mh_errbuf
+        ) -> mh_status
 
     private func change(_ symbols: [String], _ channels: Channels, _ call: SubscriptionCall) throws(PluginError) {
         guard !symbols.isEmpty else { return }
         guard let instance = lifecycle.instance else { throw .internalError("provider not created") }
         let error = ErrorBuffer()
-        let status = withMHStrings(symbols) { call(instance, $0.baseAddress, $0.count, channels.rawValue, error.errbuf) }
+        let status = withMHStrings(symbols) {
+            call(instance, $0.baseAddress, $0.count, channels.rawValue, error.errbuf)
+        }
         guard status == mh_status(MH_OK) else {
             throw PluginError(status, error.message.isEmpty ? StatusName.of(status) : error.message)
         }
@@ -176,7 +181,9 @@ final class SinkBridge: Sendable {
         }
         table.pointee.on_state = { ctx, record in
             guard let bridge = SinkBridge.from(ctx) else { return }
-            guard let state = Records.read(UnsafeRawPointer(record), count: 1, as: mh_stream_state.self, minimumSize: 8)?.first,
+            guard
+                let state = Records.read(UnsafeRawPointer(record), count: 1, as: mh_stream_state.self, minimumSize: 8)?
+                    .first,
                 let kind = StreamState.Kind(rawValue: state.state)
             else { return bridge.malformed("stream state") }
             bridge.sink.receive(
@@ -191,7 +198,8 @@ final class SinkBridge: Sendable {
         table.pointee.on_subscription_error = { ctx, symbol, channels, status, message in
             guard let bridge = SinkBridge.from(ctx) else { return }
             bridge.sink.subscriptionFailed(
-                symbol: String(symbol), channels: Channels(rawValue: channels), error: PluginError(status, String(message))
+                symbol: String(symbol), channels: Channels(rawValue: channels),
+                error: PluginError(status, String(message))
             )
         }
     }
@@ -209,6 +217,7 @@ final class SinkBridge: Sendable {
     }
 
     func malformed(_ what: String) {
-        logger.warning("provider sent a malformed \(what) batch; dropped it (plugin bug: check struct_size and strides)")
+        logger.warning(
+            "provider sent a malformed \(what) batch; dropped it (plugin bug: check struct_size and strides)")
     }
 }

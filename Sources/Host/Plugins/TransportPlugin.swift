@@ -45,11 +45,14 @@ public struct HTTPResponse: Sendable {
 
     /// A JSON response.
     public static func json(_ value: JSONValue, status: Int = 200) -> HTTPResponse {
-        HTTPResponse(status: status, headers: [("Content-Type", "application/json; charset=utf-8")], body: value.jsonBytes)
+        HTTPResponse(
+            status: status, headers: [("Content-Type", "application/json; charset=utf-8")], body: value.jsonBytes)
     }
 
     /// The JSON error shape every route uses: `{"error": code, "message": text}`.
-    public static func error(_ status: Int, _ code: String, _ message: String, headers: [(String, String)] = []) -> HTTPResponse {
+    public static func error(
+        _ status: Int, _ code: String, _ message: String, headers: [(String, String)] = []
+    ) -> HTTPResponse {
         var response = json(.object([("error", .string(code)), ("message", .string(message))]), status: status)
         response.headers.append(contentsOf: headers)
         return response
@@ -175,7 +178,8 @@ public final class TransportPlugin: PluginInstance, @unchecked Sendable {
             arena.withStrings { strings in
                 let headers = response.headers.indices.map {
                     mh_header(
-                        struct_size: UInt32(MemoryLayout<mh_header>.stride), name: strings[2 * $0], value: strings[2 * $0 + 1]
+                        struct_size: UInt32(MemoryLayout<mh_header>.stride), name: strings[2 * $0],
+                        value: strings[2 * $0 + 1]
                     )
                 }
                 return headers.withUnsafeBufferPointer { headerBuffer in
@@ -224,15 +228,21 @@ final class TransportBridge: @unchecked Sendable {
             do {
                 arguments = try JSONValue.parse(args.array)
             } catch {
-                bridge.logger.warning("transport passed an event with invalid JSON arguments; ignored", metadata: ["event": "\(String(event))"])
+                bridge.logger.warning(
+                    "transport passed an event with invalid JSON arguments; ignored",
+                    metadata: ["event": "\(String(event))"])
                 return
             }
-            bridge.handler.clientEvent(transport, clientID: clientID, event: String(event), arguments: arguments, ackID: ackID)
+            bridge.handler.clientEvent(
+                transport, clientID: clientID, event: String(event), arguments: arguments, ackID: ackID)
         }
         table.pointee.on_http_request = { ctx, requestID, record in
             guard let bridge = TransportBridge.from(ctx), let transport = bridge.transport else { return }
-            guard let copy = Records.read(UnsafeRawPointer(record), count: 1, as: mh_http_request.self, minimumSize: 8)?.first,
-                let headerRecords = Records.read(UnsafeRawPointer(copy.headers), count: copy.header_count, as: mh_header.self)
+            guard
+                let copy = Records.read(UnsafeRawPointer(record), count: 1, as: mh_http_request.self, minimumSize: 8)?
+                    .first,
+                let headerRecords = Records.read(
+                    UnsafeRawPointer(copy.headers), count: copy.header_count, as: mh_header.self)
             else {
                 transport.respond(requestID, .error(500, "internal", "transport passed a malformed request"))
                 return

@@ -1,4 +1,5 @@
 import PluginKit
+
 /// The host's health: every plugin's own report and the worst of them.
 public struct HealthReport: Sendable {
     public struct Entry: Sendable {

@@ -6,7 +6,8 @@ import Synchronization
 /// events and HTTP requests, and hands them to the host's services (quote router, chart hub, REST routes).
 public final class HostCore: MarketDataSink, TransportEventHandler, Sendable {
     /// Handles one client event. Return the ack arguments (a JSON array) when the client asked for an ack.
-    public typealias EventHandler = @Sendable (_ transport: TransportPlugin, _ clientID: UInt64, _ arguments: JSONValue) async -> JSONValue
+    public typealias EventHandler =
+        @Sendable (_ transport: TransportPlugin, _ clientID: UInt64, _ arguments: JSONValue) async -> JSONValue
 
     private struct State {
         var streamObservers: [any MarketDataSink] = []
@@ -51,17 +52,20 @@ public final class HostCore: MarketDataSink, TransportEventHandler, Sendable {
     // MARK: MarketDataSink
 
     public func receive(quotes: [Quote]) {
-        metrics.increment("markethub_stream_quotes_total", by: Double(quotes.count), help: "Quotes received from the provider")
+        metrics.increment(
+            "markethub_stream_quotes_total", by: Double(quotes.count), help: "Quotes received from the provider")
         for observer in state.withLock({ $0.streamObservers }) { observer.receive(quotes: quotes) }
     }
 
     public func receive(trades: [Trade]) {
-        metrics.increment("markethub_stream_trades_total", by: Double(trades.count), help: "Trades received from the provider")
+        metrics.increment(
+            "markethub_stream_trades_total", by: Double(trades.count), help: "Trades received from the provider")
         for observer in state.withLock({ $0.streamObservers }) { observer.receive(trades: trades) }
     }
 
     public func receive(bars: [Bar]) {
-        metrics.increment("markethub_stream_bars_total", by: Double(bars.count), help: "Aggregates received from the provider")
+        metrics.increment(
+            "markethub_stream_bars_total", by: Double(bars.count), help: "Aggregates received from the provider")
         for observer in state.withLock({ $0.streamObservers }) { observer.receive(bars: bars) }
     }
 
@@ -101,12 +105,16 @@ public final class HostCore: MarketDataSink, TransportEventHandler, Sendable {
         for observer in observers { observer(transport, clientID, false) }
     }
 
-    public func clientEvent(_ transport: TransportPlugin, clientID: UInt64, event: String, arguments: JSONValue, ackID: UInt64) {
+    public func clientEvent(
+        _ transport: TransportPlugin, clientID: UInt64, event: String, arguments: JSONValue, ackID: UInt64
+    ) {
         let handler = state.withLock { $0.eventHandlers[event] }
         metrics.increment("markethub_client_events_total", labels: [("known", handler == nil ? "false" : "true")])
         guard let handler else {
             if ackID != 0 {
-                let error = JSONValue.object([("error", .string("unknown_event")), ("message", .string("unknown event '\(event)'"))])
+                let error = JSONValue.object([
+                    ("error", .string("unknown_event")), ("message", .string("unknown event '\(event)'")),
+                ])
                 transport.ack(ackID, arguments: JSONValue.array([error]).jsonBytes)
             }
             return

@@ -1,4 +1,5 @@
 import PluginKit
+
 /// The host's own HTTP routes. Market-data routes are added by the services that own them.
 enum HostRoutes {
     static func make(runtime: HostRuntime) -> HTTPRouter {

@@ -64,14 +64,16 @@ public final class HostRuntime: Sendable {
             created.append(cache)
             let providerSlot = loaded[0]
             let provider = try ProviderPlugin(
-                plugin: providerSlot.plugin, config: providerSlot.slot.config, slot: providerSlot.slot.keyPath, sink: core,
+                plugin: providerSlot.plugin, config: providerSlot.slot.config, slot: providerSlot.slot.keyPath,
+                sink: core,
                 clock: clock, logger: logger, metrics: metrics, requestTimeoutMilliseconds: timeout
             )
             created.append(provider)
             var transports: [TransportPlugin] = []
             for entry in loaded.dropFirst(2) {
                 let transport = try TransportPlugin(
-                    plugin: entry.plugin, config: entry.slot.config, slot: entry.slot.keyPath, handler: core, clock: clock,
+                    plugin: entry.plugin, config: entry.slot.config, slot: entry.slot.keyPath, handler: core,
+                    clock: clock,
                     logger: logger, metrics: metrics
                 )
                 created.append(transport)
@@ -97,7 +99,9 @@ public final class HostRuntime: Sendable {
     public func health() -> HealthReport {
         HealthReport(
             entries: instances.map {
-                HealthReport.Entry(slot: $0.slot, id: $0.instance.descriptor.id, kind: $0.instance.descriptor.kind, health: $0.instance.health())
+                HealthReport.Entry(
+                    slot: $0.slot, id: $0.instance.descriptor.id, kind: $0.instance.descriptor.kind,
+                    health: $0.instance.health())
             },
             checkedAtMilliseconds: clock.nowMilliseconds
         )

@@ -29,13 +29,18 @@ public struct PluginSetService: Service {
                 )
                 await Self.shutDown(started + [entry], logger: logger)
                 throw PluginLoadError(
-                    .startFailed, plugin: instance.descriptor.id, "failed to start in '\(entry.slot)': \(error.message)",
-                    fix: "see the message; check the plugin's configuration and that its ports and servers are available"
+                    .startFailed, plugin: instance.descriptor.id,
+                    "failed to start in '\(entry.slot)': \(error.message)",
+                    fix:
+                        "see the message; check the plugin's configuration and that its ports and servers are available"
                 )
             }
             logger.info(
                 "plugin started",
-                metadata: ["plugin": "\(instance.descriptor.id)", "version": "\(instance.descriptor.version)", "slot": "\(entry.slot)"]
+                metadata: [
+                    "plugin": "\(instance.descriptor.id)", "version": "\(instance.descriptor.version)",
+                    "slot": "\(entry.slot)",
+                ]
             )
             started.append(entry)
         }

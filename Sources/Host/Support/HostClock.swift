@@ -165,8 +165,13 @@ public final class ManualClock: HostClock {
         let target = state.withLock { $0.monotonic + max(0, nanoseconds) }
         while true {
             let next: Timer? = state.withLock { state in
-                guard let index = state.timers.indices.filter({ state.timers[$0].deadline <= target })
-                    .min(by: { (state.timers[$0].deadline, state.timers[$0].id) < (state.timers[$1].deadline, state.timers[$1].id) })
+                guard
+                    let index = state.timers.indices.filter({ state.timers[$0].deadline <= target })
+                        .min(by: {
+                            (state.timers[$0].deadline, state.timers[$0].id) < (
+                                state.timers[$1].deadline, state.timers[$1].id
+                            )
+                        })
                 else { return nil }
                 let timer = state.timers.remove(at: index)
                 state.monotonic = max(state.monotonic, timer.deadline)

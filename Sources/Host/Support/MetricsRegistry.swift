@@ -11,7 +11,9 @@ public final class MetricsRegistry: Sendable {
     }
 
     /// Upper bounds of histogram buckets (seconds for durations).
-    public static let defaultBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    public static let defaultBuckets: [Double] = [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+    ]
 
     private struct Series {
         var value: Double = 0
@@ -50,8 +52,12 @@ public final class MetricsRegistry: Sendable {
 
     public func observe(_ name: String, _ value: Double, labels: [(String, String)] = [], help: String = "") {
         update(name, .histogram, labels, help) { series in
-            if series.bucketCounts.isEmpty { series.bucketCounts = Array(repeating: 0, count: Self.defaultBuckets.count) }
-            for (index, bound) in Self.defaultBuckets.enumerated() where value <= bound { series.bucketCounts[index] += 1 }
+            if series.bucketCounts.isEmpty {
+                series.bucketCounts = Array(repeating: 0, count: Self.defaultBuckets.count)
+            }
+            for (index, bound) in Self.defaultBuckets.enumerated() where value <= bound {
+                series.bucketCounts[index] += 1
+            }
             series.sum += value
             series.count += 1
         }
@@ -93,7 +99,8 @@ public final class MetricsRegistry: Sendable {
     static func isValidName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, !name.isEmpty else { return false }
         func allowed(_ c: Unicode.Scalar, first: Bool) -> Bool {
-            c == "_" || c == ":" || (c.isASCII && c.properties.isAlphabetic) || (!first && c.isASCII && ("0"..."9").contains(c))
+            c == "_" || c == ":" || (c.isASCII && c.properties.isAlphabetic)
+                || (!first && c.isASCII && ("0"..."9").contains(c))
         }
         return allowed(first, first: true) && name.unicodeScalars.dropFirst().allSatisfy { allowed($0, first: false) }
     }

@@ -80,7 +80,7 @@ static const mh_cache_vtable cache_vtable = {
     .get_selection = c_get_sel, .get_extension = NULL,
 };
 
-static const mh_plugin descriptor = {
+__attribute__((unused)) static const mh_plugin descriptor = {
     .struct_size = sizeof(mh_plugin),
     .abi_major = FIXTURE_ABI_MAJOR,
     .abi_minor = MH_ABI_MINOR,

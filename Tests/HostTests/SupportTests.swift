@@ -1,0 +1,92 @@
+import Foundation
+import Host
+import PluginKit
+import Synchronization
+import Testing
+
+@Suite("Host support types")
+struct SupportTests {
+    @Test("JSON parses strictly and writes back compactly")
+    func json() throws {
+        let value = try JSONValue.parse(#"{"a":[1,2.5,true,null,"x\u00e9\n"],"b":{"c":-3}}"#)
+        #expect(value["a"] == .array([.int(1), .double(2.5), .bool(true), .null, .string("xé\n")]))
+        #expect(
+            value.jsonText
+                == #"{"a":[1,2.5,true,null,"x\u00e9\n"],"b":{"c":-3}}"#.replacingOccurrences(of: "\\u00e9", with: "é"))
+        for bad in ["{", "[1,]", "{\"a\" 1}", "01", "\"\\x\"", "tru", "[1] 2", "\"\u{01}\""] {
+            #expect(throws: JSONValue.ParseError.self, "\(bad)") { try JSONValue.parse(bad) }
+        }
+        let deep = String(repeating: "[", count: 500) + String(repeating: "]", count: 500)
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(deep) }
+    }
+
+    @Test("the manual clock fires timers in deadline order, including ones scheduled while firing")
+    func manualClock() {
+        let clock = ManualClock(wallNanoseconds: 1_000_000_000_000)
+        let fired = Mutex<[String]>([])
+        _ = clock.schedule(afterNanoseconds: 300) { fired.withLock { $0.append("c") } }
+        _ = clock.schedule(afterNanoseconds: 100) {
+            fired.withLock { $0.append("a") }
+            _ = clock.schedule(afterNanoseconds: 100) { fired.withLock { $0.append("b") } }
+        }
+        let cancelled = clock.schedule(afterNanoseconds: 150) { fired.withLock { $0.append("x") } }
+        #expect(clock.cancel(cancelled))
+        clock.advance(byNanoseconds: 250)
+        #expect(fired.withLock { $0 } == ["a", "b"])
+        clock.advance(byNanoseconds: 100)
+        #expect(fired.withLock { $0 } == ["a", "b", "c"])
+        #expect(clock.pendingTimers == 0)
+        #expect(clock.nowNanoseconds == 1_000_000_000_350)
+    }
+
+    @Test("sleeping on the manual clock resumes when time is advanced")
+    func sleepOnManualClock() async {
+        let clock = ManualClock(wallNanoseconds: 0)
+        async let slept: Void = clock.sleep(nanoseconds: 1_000)
+        while clock.pendingTimers == 0 { await Task.yield() }
+        clock.advance(byNanoseconds: 1_000)
+        await slept
+    }
+
+    @Test("metrics render in the Prometheus text format and refuse bad names")
+    func metrics() {
+        let metrics = MetricsRegistry()
+        metrics.increment("requests_total", by: 2, labels: [("route", "/a\"b")], help: "Requests")
+        metrics.set("clients", to: 3)
+        metrics.observe("latency_seconds", 0.003)
+        metrics.increment("bad name")
+        metrics.set("requests_total", to: 1)
+        let text = metrics.render()
+        #expect(
+            text.contains(
+                "# HELP requests_total Requests\n# TYPE requests_total counter\nrequests_total{route=\"/a\\\"b\"} 2\n"))
+        #expect(text.contains("clients 3\n"))
+        #expect(text.contains("latency_seconds_bucket{le=\"0.0025\"} 0\n"))
+        #expect(text.contains("latency_seconds_bucket{le=\"0.005\"} 1\n"))
+        #expect(text.contains("latency_seconds_count 1\n"))
+        #expect(metrics.rejectedUpdates == 2)
+    }
+
+    @Test("the router matches parameters, answers 404 and 405 as JSON")
+    func router() async {
+        let router = HTTPRouter { routes in
+            routes.add("GET", "/api/market/quotes/:contract") { _, parameters in
+                .json(
+                    .object([
+                        ("contract", .string(parameters.path["contract"] ?? "")),
+                        ("limit", .string(parameters.query("limit") ?? "")),
+                    ]))
+            }
+        }
+        let ok = await router.handle(
+            HTTPRequest(method: "GET", path: "/api/market/quotes/O%3ASPY251219C00650000", query: "limit=5&x=1"))
+        #expect(ok.status == 200)
+        #expect(String(decoding: ok.body, as: UTF8.self) == #"{"contract":"O:SPY251219C00650000","limit":"5"}"#)
+        let missing = await router.handle(HTTPRequest(method: "GET", path: "/api/nothing"))
+        #expect(missing.status == 404)
+        #expect(String(decoding: missing.body, as: UTF8.self).contains(#""error":"not_found""#))
+        let wrongMethod = await router.handle(HTTPRequest(method: "POST", path: "/api/market/quotes/X"))
+        #expect(wrongMethod.status == 405)
+        #expect(wrongMethod.headers.contains { $0.0 == "Allow" && $0.1 == "GET" })
+    }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test MarketHub has, from a fresh machine or an existing checkout:
+#   1. installs the system packages the tests use (when missing),
+#   2. builds the host and every plugin (warnings in our code fail the run),
+#   3. checks formatting (swift format lint --strict),
+#   4. runs the Swift test suites (real plugins, real sockets, the C plugin built with the system compiler).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-test-deps.sh
+
+echo "== build"
+build_log=$(mktemp)
+trap 'rm -f "$build_log"' EXIT
+if ! swift build 2>&1 | tee "$build_log"; then
+    echo "build failed" >&2
+    exit 1
+fi
+root=$(pwd)
+if grep -E "^${root}/(Sources|Plugins|Tests|Examples|Benchmarks)/.*: warning:" "$build_log" >/dev/null; then
+    echo "warnings in project code (the project builds warning-free):" >&2
+    grep -E "^${root}/(Sources|Plugins|Tests|Examples|Benchmarks)/.*: warning:" "$build_log" | sort -u >&2
+    exit 1
+fi
+
+echo "== format"
+swift format lint --strict --recursive Package.swift Sources Plugins Tests
+
+echo "== swift test"
+swift test 2>&1 | tee "$build_log"
+if grep -E "^${root}/(Sources|Plugins|Tests|Examples|Benchmarks)/.*: warning:" "$build_log" >/dev/null; then
+    echo "warnings in test code:" >&2
+    grep -E "^${root}/(Sources|Plugins|Tests|Examples|Benchmarks)/.*: warning:" "$build_log" | sort -u >&2
+    exit 1
+fi
