@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "markethub", targets: ["MarketHubCLI"]),
         .library(name: "Host", targets: ["Host"]),
         .library(name: "PluginKit", targets: ["PluginKit"]),
+        .library(name: "PluginKitNIO", targets: ["PluginKitNIO"]),
         .library(name: "PluginConformance", targets: ["PluginConformance"]),
         .library(name: "MemoryCache", type: .dynamic, targets: ["MemoryCache"]),
     ],
@@ -36,6 +37,17 @@ let package = Package(
         .target(
             name: "PluginKit",
             dependencies: ["PluginAPI", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+
+        // PluginKit's event-loop helper, separate so plugins that do no networking do not link SwiftNIO.
+        .target(
+            name: "PluginKitNIO",
+            dependencies: [
+                "PluginKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -84,7 +96,8 @@ let package = Package(
         .testTarget(
             name: "HostTests",
             dependencies: [
-                "Host", "PluginAPI", "PluginKit", "PluginConformance", .product(name: "Logging", package: "swift-log"),
+                "Host", "PluginAPI", "PluginKit", "PluginKitNIO", "PluginConformance",
+                .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
             ],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings

@@ -113,6 +113,13 @@ nonisolated(unsafe) let vtable: UnsafeRawPointer = {
                 throw PluginError.invalid("malformed bar array")
             }
             try cache.store.putBars(bars, now: cache.host.nowMilliseconds)
+            let counts = cache.store.barCounts
+            cache.host.metric(
+                mh_metric_kind(MH_METRIC_GAUGE_SET), "markethub_memory_cache_bars", value: Double(counts.held))
+            cache.host.metric(
+                mh_metric_kind(MH_METRIC_GAUGE_SET), "markethub_memory_cache_evicted_bars",
+                value: Double(counts.evicted)
+            )
             return OperationResult()
         }
     }

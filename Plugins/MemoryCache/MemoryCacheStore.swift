@@ -207,6 +207,9 @@ final class MemoryCacheStore: Sendable {
 
     // MARK: Health and helpers
 
+    /// Bars held and bars evicted so far, for metrics.
+    var barCounts: (held: Int, evicted: Int) { state.withLock { ($0.barCount, $0.evictedBars) } }
+
     var summary: String {
         state.withLock { state in
             "\(state.barCount) bars in \(state.series.count) series, \(state.chains.count) chains, "

@@ -25,9 +25,10 @@ struct MemoryCacheConformanceTests {
         let clock = ManualClock(wallNanoseconds: CacheConformance.origin * 1_000_000)
         let plugin = try PluginLoader.load(
             path: try TestSupport.builtPlugin("MemoryCache"), plugin: "MemoryCache", expectedKind: .cache)
+        let metrics = MetricsRegistry()
         let cache = try CachePlugin(
             plugin: plugin, config: .object([("maxBars", .int(100))]), slot: "cache", clock: clock,
-            logger: Logger(label: "test"), metrics: MetricsRegistry()
+            logger: Logger(label: "test"), metrics: metrics
         )
         try cache.start()
         defer { cache.destroy() }
@@ -46,6 +47,9 @@ struct MemoryCacheConformanceTests {
         #expect(old.bars.count == 40, "the older series gives up its 40 oldest bars")
         let oldest: Int64? = old.bars.first?.startMilliseconds
         #expect(oldest == 2_400_000, "the oldest kept bar starts at minute 40")
+        #expect(metrics.value("markethub_memory_cache_bars") == 100, "plugin metrics reach the host registry")
+        #expect(metrics.value("markethub_memory_cache_evicted_bars") == 40)
+        #expect(metrics.render().contains("markethub_memory_cache_bars 100"))
     }
 
     @Test("an unknown or invalid configuration key is refused with its name")

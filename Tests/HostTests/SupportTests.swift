@@ -1,6 +1,8 @@
 import Foundation
 import Host
+import NIOCore
 import PluginKit
+import PluginKitNIO
 import Synchronization
 import Testing
 
@@ -88,5 +90,38 @@ struct SupportTests {
         let wrongMethod = await router.handle(HTTPRequest(method: "POST", path: "/api/market/quotes/X"))
         #expect(wrongMethod.status == 405)
         #expect(wrongMethod.headers.contains { $0.0 == "Allow" && $0.1 == "GET" })
+    }
+}
+
+@Suite("PluginKit helpers")
+struct PluginKitHelperTests {
+    @Test("a control call waits for async work and rethrows its error")
+    func controlCalls() throws {
+        let value = try ControlCalls.wait {
+            try await Task.sleep(for: .milliseconds(10))
+            return 42
+        }
+        #expect(value == 42)
+        #expect(throws: PluginError.self) {
+            try ControlCalls.wait { () async throws -> Int in throw PluginError.invalid("no") }
+        }
+    }
+
+    @Test("a plugin's own event loops run work and shut down cleanly, twice")
+    func eventLoops() throws {
+        let loops = PluginEventLoops(threads: 2)
+        let value = try loops.next.submit { 7 }.wait()
+        #expect(value == 7)
+        loops.shutdown()
+        loops.shutdown()
+    }
+
+    @Test("an error buffer truncates on a character boundary and always terminates")
+    func errorBuffer() {
+        let buffer = ErrorBuffer(capacity: 6)
+        buffer.errbuf.write("ab€€€")
+        #expect(buffer.message == "ab€")
+        buffer.errbuf.write("")
+        #expect(buffer.message == "")
     }
 }

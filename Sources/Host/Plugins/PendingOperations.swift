@@ -1,3 +1,4 @@
+import Logging
 import PluginAPI
 import PluginKit
 import Synchronization
@@ -7,7 +8,7 @@ import Synchronization
 /// The `done_ctx` handed to a plugin is an operation id, not a pointer to host memory, so a plugin that
 /// completes twice (or after a timeout) cannot make the host touch freed memory: the late call finds no
 /// operation and is logged as a plugin misbehaving. Every operation has a timeout on the host clock.
-final class PendingOperations: Sendable {
+public final class PendingOperations: Sendable {
     static let shared = PendingOperations()
 
     private struct Entry {
@@ -32,6 +33,9 @@ final class PendingOperations: Sendable {
 
     /// Completions that arrived for no pending operation (twice, or after a timeout).
     var lateCompletions: UInt64 { state.withLock { $0.lateCompletions } }
+
+    /// Completions, process-wide, that arrived for no pending operation: each is a plugin bug.
+    public static var lateCompletionCount: UInt64 { shared.lateCompletions }
 
     var pendingCount: Int { state.withLock { $0.entries.count } }
 
@@ -79,7 +83,18 @@ final class PendingOperations: Sendable {
             if entry == nil, !fromTimer { state.lateCompletions += 1 }
             return entry
         }
-        guard let entry else { return }
+        guard let entry else {
+            if !fromTimer {
+                let count = lateCompletions
+                if count <= 10 || count.isMultiple(of: 1_000) {
+                    Logger(label: "markethub.plugins").warning(
+                        "a plugin completed an operation that was already complete or timed out; ignored (plugin bug)",
+                        metadata: ["late.completions": "\(count)"]
+                    )
+                }
+            }
+            return
+        }
         if !fromTimer { entry.clock.cancel(entry.timer) }
         entry.resume(result)
     }

@@ -4,6 +4,7 @@
  *   FIXTURE_NO_ENTRY   — export a differently named function instead of the entry point
  *   FIXTURE_REFUSE     — the entry point returns NULL
  *   FIXTURE_SHORT_VTABLE — the vtable claims to be smaller than ABI 1.0 requires
+ *   FIXTURE_CACHE_SILENT / FIXTURE_CACHE_TWICE — misbehaving completions (see below)
  * It implements a transport that accepts everything and does nothing, and a cache that completes every
  * operation with MH_UNAVAILABLE, so it can also stand in a running host's slots.
  */
@@ -56,12 +57,22 @@ static mh_status c_create(const mh_host_api *h, mh_str c, void **out, mh_errbuf 
     *out = &instance_token;
     return MH_OK;
 }
+/* FIXTURE_CACHE_SILENT: accept operations and never complete them (the host must time out).
+ * FIXTURE_CACHE_TWICE: complete every operation twice (the host must ignore the second call). */
 static void unavailable(mh_done_fn done, void *ctx) {
     mh_result r = {0};
     r.struct_size = sizeof r;
     r.status = MH_UNAVAILABLE;
     r.retry_after_ms = -1;
+#ifdef FIXTURE_CACHE_SILENT
+    (void)done; (void)ctx; (void)r;
+    return;
+#else
     done(ctx, &r);
+#ifdef FIXTURE_CACHE_TWICE
+    done(ctx, &r);
+#endif
+#endif
 }
 static mh_status c_put_bars(void *i, const mh_bar *b, size_t n, mh_done_fn d, void *x) { (void)i; (void)b; (void)n; unavailable(d, x); return MH_OK; }
 static mh_status c_get_bars(void *i, const mh_bar_query *q, mh_done_fn d, void *x) { (void)i; (void)q; unavailable(d, x); return MH_OK; }
