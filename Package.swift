@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "PluginKitNIO", targets: ["PluginKitNIO"]),
         .library(name: "PluginConformance", targets: ["PluginConformance"]),
         .library(name: "MemoryCache", type: .dynamic, targets: ["MemoryCache"]),
+        .library(name: "EmbeddedCache", type: .dynamic, targets: ["EmbeddedCache"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
     ],
     targets: [
         // The C ABI: the only thing host and plugins share.
@@ -48,6 +50,13 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The boundary glue every asynchronous cache plugin shares: C vtable, task bridging, validation.
+        .target(
+            name: "CachePluginKit",
+            dependencies: ["PluginAPI", "PluginKit"],
             swiftSettings: swiftSettings
         ),
 
@@ -89,6 +98,20 @@ let package = Package(
             name: "MemoryCache",
             dependencies: ["PluginAPI", "PluginKit"],
             path: "Plugins/MemoryCache",
+            swiftSettings: swiftSettings,
+            linkerSettings: pluginLinkerSettings
+        ),
+
+        .target(
+            name: "EmbeddedCache",
+            dependencies: [
+                "PluginAPI", "PluginKit", "PluginKitNIO", "CachePluginKit",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Plugins/EmbeddedCache",
             swiftSettings: swiftSettings,
             linkerSettings: pluginLinkerSettings
         ),

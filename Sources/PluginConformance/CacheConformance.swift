@@ -13,7 +13,7 @@ import PluginKit
 /// }
 /// ```
 public enum CacheConformance {
-    /// Builds a started cache that reads time from `clock`.
+    /// Builds a started cache that reads time from `clock` (start it with `startAsync()`).
     public typealias Factory = @Sendable (ManualClock) async throws -> CachePlugin
 
     public struct Check: Sendable, CustomStringConvertible {
@@ -26,15 +26,20 @@ public enum CacheConformance {
         public func run(_ factory: Factory) async throws {
             let clock = ManualClock(wallNanoseconds: CacheConformance.origin * 1_000_000)
             let cache = try await factory(clock)
-            defer { cache.destroy() }
-            try await body(ConformanceContext(check: name), cache, clock)
+            do {
+                try await body(ConformanceContext(check: name), cache, clock)
+            } catch {
+                await cache.destroyAsync()
+                throw error
+            }
+            await cache.destroyAsync()
         }
     }
 
     /// 2025-03-07 15:00:00 UTC: the manual clock's starting wall time.
     public static let origin: Int64 = 1_741_359_600_000
 
-    static func bar(
+    public static func bar(
         _ symbol: String, _ start: Int64, close: Double = 10, timespan: Timespan = .minute, multiplier: Int32 = 1,
         source: String = "conformance"
     ) -> Bar {
@@ -45,11 +50,11 @@ public enum CacheConformance {
         )
     }
 
-    static func ok(_ result: OperationResult, _ context: ConformanceContext, _ what: String) throws {
+    public static func ok(_ result: OperationResult, _ context: ConformanceContext, _ what: String) throws {
         try context.expect(result.isOK, "\(what) failed: \(StatusName.of(result.status)) \(result.message)")
     }
 
-    static func bars(
+    public static func bars(
         _ cache: CachePlugin, _ context: ConformanceContext, _ query: BarQuery
     ) async throws -> [Bar] {
         let result = await cache.getBars(query)
@@ -57,7 +62,7 @@ public enum CacheConformance {
         return result.bars
     }
 
-    static func minuteQuery(
+    public static func minuteQuery(
         _ symbol: String, from: Int64 = 0, to: Int64 = 0, limit: UInt32 = 0, descending: Bool = false
     ) -> BarQuery {
         BarQuery(

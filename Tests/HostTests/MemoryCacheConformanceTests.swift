@@ -15,7 +15,7 @@ struct MemoryCacheConformanceTests {
                 plugin: plugin, config: .object([]), slot: "cache", clock: clock, logger: Logger(label: "test"),
                 metrics: MetricsRegistry()
             )
-            try cache.start()
+            try await cache.startAsync()
             return cache
         }
     }
@@ -30,8 +30,7 @@ struct MemoryCacheConformanceTests {
             plugin: plugin, config: .object([("maxBars", .int(100))]), slot: "cache", clock: clock,
             logger: Logger(label: "test"), metrics: metrics
         )
-        try cache.start()
-        defer { cache.destroy() }
+        try await cache.startAsync()
         func bars(_ symbol: String, _ count: Int) -> [Bar] {
             (0..<count).map {
                 Bar(
@@ -50,6 +49,7 @@ struct MemoryCacheConformanceTests {
         #expect(metrics.value("markethub_memory_cache_bars") == 100, "plugin metrics reach the host registry")
         #expect(metrics.value("markethub_memory_cache_evicted_bars") == 40)
         #expect(metrics.render().contains("markethub_memory_cache_bars 100"))
+        await cache.destroyAsync()
     }
 
     @Test("an unknown or invalid configuration key is refused with its name")
@@ -79,7 +79,7 @@ struct MemoryCacheConformanceTests {
             plugin: plugin, config: .object([]), slot: "cache", clock: SystemClock(), logger: Logger(label: "test"),
             metrics: MetricsRegistry()
         )
-        try cache.start()
+        try await cache.startAsync()
         cache.stop()
         let result = await cache.getSelection(key: "global")
         #expect(result.status == 5, "MH_UNAVAILABLE after stop")

@@ -110,3 +110,24 @@ final class InstanceLifecycle: @unchecked Sendable {
         return PluginHealth(state: PluginHealth.State(state), detail: detail.message)
     }
 }
+
+extension PluginInstance {
+    /// Starts the instance from async code. Plugin [control] calls may block (a plugin may wait for its own
+    /// threads), so they run on a Dispatch thread, never on Swift's cooperative pool.
+    public func startAsync() async throws(PluginError) {
+        let result: Result<Void, PluginError> = await runBlocking {
+            do throws(PluginError) {
+                try self.start()
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+    }
+
+    /// Stops and destroys the instance from async code, off the cooperative pool.
+    public func destroyAsync() async {
+        await runBlocking { self.destroy() }
+    }
+}
