@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "PluginKit", targets: ["PluginKit"]),
         .library(name: "PluginConformance", targets: ["PluginConformance"]),
         .library(name: "MemoryCache", type: .dynamic, targets: ["MemoryCache"]),
+        .library(name: "MarketCalendar", targets: ["MarketCalendar"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -71,7 +72,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // America/New_York session calendar (pure; shared by the host's chart pipeline and replay).
+        .target(name: "MarketCalendar", swiftSettings: swiftSettings),
+
         // Plugins.
+
         .target(
             name: "MemoryCache",
             dependencies: ["PluginAPI", "PluginKit"],
@@ -80,6 +85,7 @@ let package = Package(
             linkerSettings: pluginLinkerSettings
         ),
 
+        .testTarget(name: "MarketCalendarTests", dependencies: ["MarketCalendar"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HostTests",
             dependencies: ["Host", "PluginAPI", "PluginKit", "PluginConformance"],
