@@ -75,6 +75,13 @@ let package = Package(
         // America/New_York session calendar (pure; shared by the host's chart pipeline and replay).
         .target(name: "MarketCalendar", swiftSettings: swiftSettings),
 
+        // The vendor's wire formats: WebSocket frames, REST bodies, OCC tickers (pure; no I/O).
+        .target(
+            name: "MassiveWire",
+            dependencies: ["MarketCalendar", "PluginAPI", "PluginKit"],
+            swiftSettings: swiftSettings
+        ),
+
         // Plugins.
 
         .target(
@@ -86,6 +93,12 @@ let package = Package(
         ),
 
         .testTarget(name: "MarketCalendarTests", dependencies: ["MarketCalendar"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MassiveWireTests",
+            dependencies: ["MassiveWire", "MarketCalendar", "PluginKit"],
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "HostTests",
             dependencies: ["Host", "PluginAPI", "PluginKit", "PluginConformance"],

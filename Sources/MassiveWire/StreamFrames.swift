@@ -1,0 +1,344 @@
+import PluginAPI
+import PluginKit
+
+/// A vendor WebSocket `status` message (`connected`, `auth_success`, `auth_failed`, `success`...).
+public struct StatusEvent: Sendable, Equatable {
+    public var status: String
+    public var message: String
+
+    public init(status: String, message: String) {
+        self.status = status
+        self.message = message
+    }
+}
+
+/// One event of a vendor WebSocket frame, in PluginKit's value types.
+public enum StreamEvent: Sendable, Equatable {
+    case quote(Quote)
+    case trade(Trade)
+    /// `A` (per-second, timespan `.second`) or `AM` (per-minute, timespan `.minute`), multiplier 1.
+    case aggregate(Bar)
+    case status(StatusEvent)
+
+    /// The symbol the event is about; empty for status messages.
+    public var symbol: String {
+        switch self {
+        case .quote(let quote): quote.symbol
+        case .trade(let trade): trade.symbol
+        case .aggregate(let bar): bar.symbol
+        case .status: ""
+        }
+    }
+
+    /// The channel the event belongs to; empty for status messages.
+    public var channel: Channels {
+        switch self {
+        case .quote: .quotes
+        case .trade: .trades
+        case .aggregate(let bar): bar.timespan == .second ? .aggSecond : .aggMinute
+        case .status: []
+        }
+    }
+}
+
+/// A problem with one frame or one element of it. Decoding never traps: bad input becomes one of these and
+/// the rest of the frame (when it can still be read) is decoded.
+public struct FrameIssue: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Index of the element in the frame's array, or nil when the frame as a whole could not be read.
+    public var element: Int?
+    public var message: String
+
+    public init(element: Int?, message: String) {
+        self.element = element
+        self.message = message
+    }
+
+    public var description: String {
+        element.map { "frame element \($0): \(message)" } ?? "frame: \(message)"
+    }
+}
+
+/// Vendor option tickers start with this prefix; everything else on the stream is treated as a stock.
+@inline(__always)
+func isOptionSymbol(_ symbol: String) -> Bool { symbol.utf8.starts(with: "O:".utf8) }
+
+/// Decodes Massive WebSocket frames: a JSON array of event objects (`Q`, `T`, `A`, `AM`, `status`).
+///
+/// Stream timestamps are milliseconds; quotes and trades come out in nanoseconds as the ABI wants. Stock quote
+/// sizes arrive in round lots and come out in shares. Unknown event types are skipped silently (the vendor has
+/// more channels than MarketHub uses); events missing a required field are skipped and reported.
+public struct FrameDecoder: Sendable {
+    /// Added to every timestamp (replays use it to move a recorded session in time).
+    public var shiftMilliseconds: Int64
+    /// Bars are labelled with this provenance.
+    public var source: String
+
+    public init(shiftMilliseconds: Int64 = 0, source: String = "stream") {
+        self.shiftMilliseconds = shiftMilliseconds
+        self.source = source
+    }
+
+    /// Decodes a whole frame into events plus the issues met on the way.
+    public func decode(_ frame: [UInt8]) -> (events: [StreamEvent], issues: [FrameIssue]) {
+        var events: [StreamEvent] = []
+        let issues = frame.withUnsafeBufferPointer { buffer in decode(buffer) { events.append($0) } }
+        return (events, issues)
+    }
+
+    public func decode(_ frame: String) -> (events: [StreamEvent], issues: [FrameIssue]) { decode(Array(frame.utf8)) }
+
+    /// Decodes a frame, handing each event to `handle` in order; returns the issues.
+    public func decode(_ frame: UnsafeBufferPointer<UInt8>, _ handle: (StreamEvent) -> Void) -> [FrameIssue] {
+        var scanner = JSONScanner(frame)
+        var issues: [FrameIssue] = []
+        do {
+            try scanner.expect(0x5B)
+            if scanner.consume(0x5D) {
+                try finish(&scanner)
+                return issues
+            }
+            var index = 0
+            repeat {
+                switch try decodeElement(&scanner) {
+                case .success(let event?): handle(event)
+                case .success(nil): break
+                case .failure(let message): issues.append(FrameIssue(element: index, message: message))
+                }
+                index += 1
+            } while scanner.consume(0x2C)
+            try scanner.expect(0x5D)
+            try finish(&scanner)
+        } catch {
+            issues.append(FrameIssue(element: nil, message: error.description))
+        }
+        return issues
+    }
+
+    private func finish(_ scanner: inout JSONScanner) throws(JSONError) {
+        scanner.skipWhitespace()
+        guard scanner.isAtEnd else { throw scanner.error("unexpected text after the frame") }
+    }
+
+    private enum ElementResult {
+        case success(StreamEvent?)
+        case failure(String)
+    }
+
+    /// The fields an event object may carry. `s` and `c` change meaning with the event type, so both
+    /// readings are kept until the type is known.
+    private struct Fields {
+        var ev: String?
+        var symbol: String?
+        var bidExchange: Int64?
+        var askExchange: Int64?
+        var bidPrice: Double?
+        var askPrice: Double?
+        var bidSize: Double?
+        var askSize: Double?
+        var t: Int64?
+        var q: Int64?
+        var x: Int64?
+        var p: Double?
+        var s: Double?
+        var cNumber: Double?
+        var conditions: [Int32] = []
+        var tradeID: String?
+        var v: Double?
+        var vw: Double?
+        var o: Double?
+        var h: Double?
+        var l: Double?
+        var e: Int64?
+        var n: Int64?
+        var status: String?
+        var message: String?
+    }
+
+    private func decodeElement(_ scanner: inout JSONScanner) throws(JSONError) -> ElementResult {
+        guard scanner.peek() == 0x7B else {
+            try scanner.skipValue()
+            return .failure("not an object")
+        }
+        scanner.position += 1
+        var f = Fields()
+        var typeError: String?
+        if !scanner.consume(0x7D) {
+            repeat {
+                let (key, escaped) = try scanner.readStringRange()
+                try scanner.expect(0x3A)
+                if escaped || key.count > 7 {
+                    try scanner.skipValue()
+                    continue
+                }
+                if scanner.consumeNull() { continue }
+                do {
+                    try read(key, &scanner, &f)
+                } catch let error as FieldTypeError {
+                    typeError = typeError ?? error.message
+                    try scanner.skipValue()
+                } catch let error as JSONError {
+                    throw error
+                } catch {
+                    throw scanner.error("\(error)")
+                }
+            } while scanner.consume(0x2C)
+            try scanner.expect(0x7D)
+        }
+        if let typeError { return .failure(typeError) }
+        return build(f)
+    }
+
+    private struct FieldTypeError: Error { let message: String }
+
+    /// Reads one member. Throws `FieldTypeError` (leaving the scanner before the value) when the value has the
+    /// wrong JSON type, and `JSONError` when the text is not JSON at all.
+    private func read(_ key: Range<Int>, _ scanner: inout JSONScanner, _ f: inout Fields) throws(any Error) {
+        let next = scanner.peek()
+        let isNumber = next.map { $0 == 0x2D || ($0 >= 0x30 && $0 <= 0x39) } ?? false
+        let isString = next == 0x22
+        func number() throws(any Error) -> Double {
+            guard isNumber else { throw FieldTypeError(message: "field \(name(key, scanner)) is not a number") }
+            return try scanner.readDouble()
+        }
+        func integer() throws(any Error) -> Int64 {
+            guard isNumber else { throw FieldTypeError(message: "field \(name(key, scanner)) is not a number") }
+            let start = scanner.position
+            let value = try scanner.readNumber()
+            guard let integer = value.int64 else {
+                scanner.position = start
+                throw FieldTypeError(message: "field \(name(key, scanner)) is not an integer")
+            }
+            return integer
+        }
+        func string() throws(any Error) -> String {
+            guard isString else { throw FieldTypeError(message: "field \(name(key, scanner)) is not a string") }
+            return try scanner.readString()
+        }
+        switch key.count {
+        case 1:
+            switch scanner.bytes[key.lowerBound] {
+            case UInt8(ascii: "t"): f.t = try integer()
+            case UInt8(ascii: "q"): f.q = try integer()
+            case UInt8(ascii: "x"): f.x = try integer()
+            case UInt8(ascii: "p"): f.p = try number()
+            case UInt8(ascii: "s"): f.s = try number()
+            case UInt8(ascii: "v"): f.v = try number()
+            case UInt8(ascii: "o"): f.o = try number()
+            case UInt8(ascii: "h"): f.h = try number()
+            case UInt8(ascii: "l"): f.l = try number()
+            case UInt8(ascii: "e"): f.e = try integer()
+            case UInt8(ascii: "n"): f.n = try integer()
+            case UInt8(ascii: "i"):
+                if isString { f.tradeID = try scanner.readString() } else { try scanner.skipValue() }
+            case UInt8(ascii: "c"):
+                if next == 0x5B {
+                    try readConditions(&scanner, &f)
+                } else {
+                    f.cNumber = try number()
+                }
+            default: try scanner.skipValue()
+            }
+        case 2:
+            if scanner.equals(key, "ev") {
+                f.ev = try string()
+            } else if scanner.equals(key, "bp") {
+                f.bidPrice = try number()
+            } else if scanner.equals(key, "ap") {
+                f.askPrice = try number()
+            } else if scanner.equals(key, "bs") {
+                f.bidSize = try number()
+            } else if scanner.equals(key, "as") {
+                f.askSize = try number()
+            } else if scanner.equals(key, "bx") {
+                f.bidExchange = try integer()
+            } else if scanner.equals(key, "ax") {
+                f.askExchange = try integer()
+            } else if scanner.equals(key, "vw") {
+                f.vw = try number()
+            } else {
+                try scanner.skipValue()
+            }
+        case 3:
+            if scanner.equals(key, "sym") { f.symbol = try string() } else { try scanner.skipValue() }
+        case 6:
+            if scanner.equals(key, "status") { f.status = try string() } else { try scanner.skipValue() }
+        case 7:
+            if scanner.equals(key, "message") { f.message = try string() } else { try scanner.skipValue() }
+        default: try scanner.skipValue()
+        }
+    }
+
+    private func readConditions(_ scanner: inout JSONScanner, _ f: inout Fields) throws(any Error) {
+        try scanner.expect(0x5B)
+        if scanner.consume(0x5D) { return }
+        repeat {
+            let start = scanner.position
+            guard let code = try scanner.readNumber().int64, let narrow = Int32(exactly: code) else {
+                scanner.position = start
+                throw FieldTypeError(message: "condition codes must be integers")
+            }
+            if f.conditions.count < 8 { f.conditions.append(narrow) }
+        } while scanner.consume(0x2C)
+        try scanner.expect(0x5D)
+    }
+
+    private func name(_ key: Range<Int>, _ scanner: JSONScanner) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: scanner.bytes[key]), as: UTF8.self)
+    }
+
+    private func build(_ f: Fields) -> ElementResult {
+        guard let ev = f.ev else { return .failure("missing ev") }
+        let shiftNanoseconds = shiftMilliseconds &* 1_000_000
+        switch ev {
+        case "Q":
+            guard let symbol = f.symbol, !symbol.isEmpty else { return .failure("quote without sym") }
+            guard let t = f.t, let bid = f.bidPrice, let ask = f.askPrice else {
+                return .failure("quote \(symbol) lacks t, bp or ap")
+            }
+            let lot: Double = isOptionSymbol(symbol) ? 1 : 100
+            var flags: UInt32 = 0
+            if bid > ask, ask > 0 { flags |= UInt32(MH_QUOTE_CROSSED) }
+            if bid == ask, bid > 0 { flags |= UInt32(MH_QUOTE_LOCKED) }
+            if bid == 0 || ask == 0 { flags |= UInt32(MH_QUOTE_ZERO) }
+            return .success(
+                .quote(
+                    Quote(
+                        symbol: symbol, timestampNanoseconds: t &* 1_000_000 &+ shiftNanoseconds, bidPrice: bid,
+                        askPrice: ask, bidSize: (f.bidSize ?? .nan) * lot, askSize: (f.askSize ?? .nan) * lot,
+                        bidExchange: Int32(clamping: f.bidExchange ?? -1),
+                        askExchange: Int32(clamping: f.askExchange ?? -1), sequence: f.q ?? -1, flags: flags
+                    )))
+        case "T":
+            guard let symbol = f.symbol, !symbol.isEmpty else { return .failure("trade without sym") }
+            guard let t = f.t, let price = f.p, let size = f.s else {
+                return .failure("trade \(symbol) lacks t, p or s")
+            }
+            return .success(
+                .trade(
+                    Trade(
+                        symbol: symbol, timestampNanoseconds: t &* 1_000_000 &+ shiftNanoseconds, price: price,
+                        size: size, exchange: Int32(clamping: f.x ?? -1), conditions: f.conditions,
+                        sequence: f.q ?? -1, tradeID: f.tradeID ?? ""
+                    )))
+        case "A", "AM":
+            guard let symbol = f.symbol, !symbol.isEmpty else { return .failure("aggregate without sym") }
+            guard let start = f.s, let open = f.o, let high = f.h, let low = f.l, let close = f.cNumber else {
+                return .failure("aggregate \(symbol) lacks s, o, h, l or c")
+            }
+            let second = ev == "A"
+            let startMilliseconds = Int64(start) &+ shiftMilliseconds
+            let end = f.e.map { $0 &+ shiftMilliseconds } ?? startMilliseconds + (second ? 1_000 : 60_000)
+            return .success(
+                .aggregate(
+                    Bar(
+                        symbol: symbol, timespan: second ? .second : .minute, multiplier: 1,
+                        startMilliseconds: startMilliseconds, endMilliseconds: end, open: open, high: high, low: low,
+                        close: close, volume: f.v ?? 0, vwap: f.vw ?? .nan, transactions: f.n ?? -1, source: source
+                    )))
+        case "status":
+            return .success(.status(StatusEvent(status: f.status ?? "", message: f.message ?? "")))
+        default:
+            return .success(nil)
+        }
+    }
+}
