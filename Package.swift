@@ -84,6 +84,13 @@ let package = Package(
 
         // Plugins.
 
+        // RecordedProvider: the recording format, the synthetic session generator and the replay plugin.
+        .target(
+            name: "Recording",
+            dependencies: ["MassiveWire"],
+            path: "Plugins/RecordedProvider/Recording",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "MemoryCache",
             dependencies: ["PluginAPI", "PluginKit"],
@@ -97,6 +104,11 @@ let package = Package(
             name: "MassiveWireTests",
             dependencies: ["MassiveWire", "MarketCalendar", "PluginKit"],
             exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RecordedProviderTests",
+            dependencies: ["Recording", "MassiveWire", "MarketCalendar", "PluginAPI", "PluginKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
