@@ -92,6 +92,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ReplayEngine",
+            dependencies: [
+                "Recording", "MassiveWire", "MarketCalendar", "PluginAPI", "PluginKit",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Plugins/RecordedProvider/Replay",
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "MemoryCache",
             dependencies: ["PluginAPI", "PluginKit"],
             path: "Plugins/MemoryCache",
@@ -108,7 +117,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RecordedProviderTests",
-            dependencies: ["Recording", "MassiveWire", "MarketCalendar", "PluginAPI", "PluginKit"],
+            dependencies: [
+                "Recording", "ReplayEngine", "MassiveWire", "MarketCalendar", "PluginAPI", "PluginKit",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,160 @@
+import MarketCalendar
+import MassiveWire
+import Recording
+
+/// The plugin's configuration (its YAML section, received as JSON).
+///
+/// ```yaml
+/// source: synthetic        # or "file"
+/// path: sessions/spy.jsonl # with source: file
+/// underlyings: [SPY, QQQ, AAPL]
+/// date: 2025-12-08         # synthetic session date; default: the current or last trading day
+/// seed: 42
+/// speed: 1                 # 1 = real time, N = N times faster, 0 = as fast as possible
+/// loop: false
+/// timeShift: today         # "none", "today" or a number of milliseconds
+/// faults: faults.json      # a fault script file, or the script inline (object or array)
+/// ```
+public struct ReplayConfiguration: Sendable, Equatable {
+    public enum Source: String, Sendable {
+        case synthetic
+        case file
+    }
+
+    public enum Shift: Sendable, Equatable {
+        case none
+        /// Move the recorded session onto the current (or most recent) trading day.
+        case today
+        /// Move every instant by whole trading days equal to this many milliseconds rounded to days.
+        case milliseconds(Int64)
+    }
+
+    public enum Faults: Sendable, Equatable {
+        case none
+        case path(String)
+        case inline(FaultScript)
+    }
+
+    public var source: Source = .synthetic
+    public var path: String?
+    public var underlyings: [String] = ["SPY", "QQQ", "AAPL"]
+    public var date: CivilDate?
+    public var seed: UInt64 = 1
+    public var speed: Double = 1
+    public var loop = false
+    public var timeShift: Shift = .none
+    public var faults: Faults = .none
+
+    public init() {}
+
+    /// Parses the configuration object; every problem is reported with the key it concerns.
+    public static func parse(_ bytes: [UInt8]) throws(ConfigurationError) -> ReplayConfiguration {
+        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return ReplayConfiguration() }
+        let json: JSONValue
+        do {
+            json = try JSONValue.parse(bytes)
+        } catch {
+            throw ConfigurationError("the configuration is not JSON: \(error.description)")
+        }
+        return try parse(json)
+    }
+
+    public static func parse(_ json: JSONValue) throws(ConfigurationError) -> ReplayConfiguration {
+        guard case .object(let members) = json else { throw ConfigurationError("the configuration must be an object") }
+        var config = ReplayConfiguration()
+        var sawTimeShift = false
+        for (key, value) in members where !value.isNull {
+            switch key {
+            case "source":
+                guard let text = value.string, let source = Source(rawValue: text) else {
+                    throw ConfigurationError("source must be \"synthetic\" or \"file\"")
+                }
+                config.source = source
+            case "path":
+                guard let text = value.string, !text.isEmpty else {
+                    throw ConfigurationError("path must be a file path")
+                }
+                config.path = text
+            case "underlyings":
+                let list: [String]
+                if let text = value.string {
+                    list = text.split(separator: ",").map { String($0).trimmingWhitespace() }
+                } else if let array = value.array, array.allSatisfy({ $0.string != nil }) {
+                    list = array.compactMap(\.string)
+                } else {
+                    throw ConfigurationError("underlyings must be a list of tickers")
+                }
+                let cleaned = list.filter { !$0.isEmpty }
+                guard !cleaned.isEmpty else { throw ConfigurationError("underlyings must not be empty") }
+                config.underlyings = cleaned
+            case "date":
+                guard let text = value.string, let date = CivilDate(text) else {
+                    throw ConfigurationError("date must be YYYY-MM-DD")
+                }
+                config.date = date
+            case "seed":
+                if let integer = value.int64, integer >= 0 {
+                    config.seed = UInt64(integer)
+                } else if let text = value.string, let parsed = UInt64(text) {
+                    config.seed = parsed
+                } else {
+                    throw ConfigurationError("seed must be a non-negative integer")
+                }
+            case "speed":
+                guard let speed = value.double, speed.isFinite else {
+                    throw ConfigurationError("speed must be a number")
+                }
+                config.speed = speed
+            case "loop":
+                guard let flag = value.bool else { throw ConfigurationError("loop must be true or false") }
+                config.loop = flag
+            case "timeShift":
+                sawTimeShift = true
+                if let text = value.string {
+                    switch text {
+                    case "none": config.timeShift = .none
+                    case "today": config.timeShift = .today
+                    default: throw ConfigurationError("timeShift must be \"none\", \"today\" or milliseconds")
+                    }
+                } else if let milliseconds = value.int64 {
+                    config.timeShift = .milliseconds(milliseconds)
+                } else {
+                    throw ConfigurationError("timeShift must be \"none\", \"today\" or milliseconds")
+                }
+            case "faults":
+                if let text = value.string {
+                    config.faults = .path(text)
+                } else {
+                    do {
+                        config.faults = .inline(try FaultScript.parse(value))
+                    } catch {
+                        throw ConfigurationError("faults: \(error.message)")
+                    }
+                }
+            default:
+                throw ConfigurationError("unknown configuration key \"\(key)\"")
+            }
+        }
+        if config.source == .file, config.path == nil { throw ConfigurationError("source: file needs a path") }
+        // A recorded file plays as today unless told otherwise; a synthetic session is generated for its date.
+        if !sawTimeShift, config.source == .file { config.timeShift = .today }
+        return config
+    }
+}
+
+/// A configuration problem, reported to the host as MH_INVALID.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+            let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
+        else { return "" }
+        return String(scalars[first...last])
+    }
+}
