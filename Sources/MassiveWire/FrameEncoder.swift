@@ -84,6 +84,14 @@ public struct FrameEncoder: Sendable {
         elements.append(out)
     }
 
+    /// The encoded event objects (each one JSON object text), leaving the encoder empty. Callers that group
+    /// events into frames themselves join them inside `[` and `]`.
+    public mutating func takeElements() -> [String] {
+        let taken = elements
+        elements.removeAll(keepingCapacity: true)
+        return taken
+    }
+
     /// The frame text (a JSON array) and a reset encoder.
     public mutating func take() -> String {
         let frame = "[" + elements.joined(separator: ",") + "]"
