@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "PluginConformance", targets: ["PluginConformance"]),
         .library(name: "MemoryCache", type: .dynamic, targets: ["MemoryCache"]),
         .library(name: "MarketCalendar", targets: ["MarketCalendar"]),
+        .library(name: "RecordedProvider", type: .dynamic, targets: ["RecordedProvider"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -110,6 +111,16 @@ let package = Package(
             ],
             path: "Plugins/RecordedProvider/Replay",
             swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "RecordedProvider",
+            dependencies: [
+                "ReplayEngine", "MarketSynth", "Recording", "MassiveWire", "MarketCalendar", "PluginAPI", "PluginKit",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Plugins/RecordedProvider/Plugin",
+            swiftSettings: swiftSettings,
+            linkerSettings: pluginLinkerSettings
         ),
         .target(
             name: "MemoryCache",

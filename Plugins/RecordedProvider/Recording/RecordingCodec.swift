@@ -79,13 +79,16 @@ public enum RecordingLines {
 public enum RecordingReader {
     /// Reads a recording file. Gzip files (magic 1f 8b) are reported as unsupported by this build.
     public static func read(path: String) throws(RecordingError) -> Recording {
-        let data: Data
+        try read(try readFile(path))
+    }
+
+    /// The bytes of a file, or a clear error.
+    public static func readFile(_ path: String) throws(RecordingError) -> [UInt8] {
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
         } catch {
-            throw .io("cannot read recording \(path): \(error.localizedDescription)")
+            throw .io("cannot read \(path): \(error.localizedDescription)")
         }
-        return try read(Array(data))
     }
 
     public static func read(_ bytes: [UInt8]) throws(RecordingError) -> Recording {

@@ -10,6 +10,7 @@ import Recording
 /// underlyings: [SPY, QQQ, AAPL]
 /// date: 2025-12-08         # synthetic session date; default: the current or last trading day
 /// seed: 42
+/// window: "04:00-20:00"    # synthetic: New York hours generated (default the whole extended day)
 /// speed: 1                 # 1 = real time, N = N times faster, 0 = as fast as possible
 /// loop: false
 /// timeShift: today         # "none", "today" or a number of milliseconds
@@ -40,6 +41,9 @@ public struct ReplayConfiguration: Sendable, Equatable {
     public var underlyings: [String] = ["SPY", "QQQ", "AAPL"]
     public var date: CivilDate?
     public var seed: UInt64 = 1
+    /// Synthetic sessions: New York minutes of the day generated.
+    public var startMinute = 4 * 60
+    public var endMinute = 20 * 60
     public var speed: Double = 1
     public var loop = false
     public var timeShift: Shift = .none
@@ -100,6 +104,12 @@ public struct ReplayConfiguration: Sendable, Equatable {
                 } else {
                     throw ConfigurationError("seed must be a non-negative integer")
                 }
+            case "window":
+                guard let text = value.string, let (start, end) = parseWindow(text) else {
+                    throw ConfigurationError("window must be \"HH:MM-HH:MM\" in New York time, start before end")
+                }
+                config.startMinute = start
+                config.endMinute = end
             case "speed":
                 guard let speed = value.double, speed.isFinite else {
                     throw ConfigurationError("speed must be a number")
@@ -140,6 +150,20 @@ public struct ReplayConfiguration: Sendable, Equatable {
         if !sawTimeShift, config.source == .file { config.timeShift = .today }
         return config
     }
+}
+
+/// `"09:30-16:00"` as minutes of the day.
+func parseWindow(_ text: String) -> (Int, Int)? {
+    func minutes(_ part: Substring) -> Int? {
+        let pieces = part.split(separator: ":")
+        guard pieces.count == 2, let hour = Int(pieces[0]), let minute = Int(pieces[1]), (0...24).contains(hour),
+            (0..<60).contains(minute), hour * 60 + minute <= 24 * 60
+        else { return nil }
+        return hour * 60 + minute
+    }
+    let parts = text.split(separator: "-")
+    guard parts.count == 2, let start = minutes(parts[0]), let end = minutes(parts[1]), start < end else { return nil }
+    return (start, end)
 }
 
 /// A configuration problem, reported to the host as MH_INVALID.
