@@ -130,6 +130,17 @@ let package = Package(
             linkerSettings: pluginLinkerSettings
         ),
 
+        // Prints as-fast-as-possible replay throughput: `swift run -c release ReplayBenchmark`.
+        .executableTarget(
+            name: "ReplayBenchmark",
+            dependencies: [
+                "ReplayEngine", "MarketSynth", "Recording", "MassiveWire", "MarketCalendar", "PluginKit",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/ReplayBenchmark",
+            swiftSettings: swiftSettings
+        ),
+
         .testTarget(name: "MarketCalendarTests", dependencies: ["MarketCalendar"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MassiveWireTests",

@@ -1,6 +1,6 @@
 /// A JSON value, as parsed by `JSONScanner`. Objects keep their members in document order so that encoding
 /// a value back is deterministic.
-public indirect enum JSONValue: Sendable, Equatable {
+public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     /// Integers that fit in 64 bits keep their exact value (nanosecond timestamps need all 19 digits).
@@ -309,6 +309,27 @@ public struct JSONScanner {
 
     /// A number: `.integer` when it is written without fraction or exponent and fits, else `.number`.
     public mutating func readNumber() throws(JSONError) -> JSONValue {
+        let scanned = try scanNumber()
+        return scanned.isInteger ? .integer(scanned.integer) : .number(scanned.double)
+    }
+
+    /// A scanned number: exact when integral (`isInteger`), else its nearest double.
+    public struct ScannedNumber {
+        public var isInteger: Bool
+        public var integer: Int64
+        public var double: Double
+
+        /// The value as an integer when it has no fractional part.
+        @inline(__always)
+        public var exactInteger: Int64? {
+            if isInteger { return integer }
+            return double.rounded() == double && abs(double) < 9.2e18 ? Int64(double) : nil
+        }
+    }
+
+    /// Scans a number without building a `JSONValue`.
+    @inline(__always)
+    public mutating func scanNumber() throws(JSONError) -> ScannedNumber {
         skipWhitespace()
         let start = position
         var negative = false
@@ -367,19 +388,19 @@ public struct JSONScanner {
             if exponentNegative { exponent = -exponent }
         }
         if isInteger, exactDigits, mantissa <= UInt64(Int64.max) {
-            let value = Int64(mantissa)
-            return .integer(negative ? -value : value)
+            let value = negative ? -Int64(mantissa) : Int64(mantissa)
+            return ScannedNumber(isInteger: true, integer: value, double: Double(value))
         }
         let power = exponent - fractionDigits
         if exactDigits, mantissa < (1 << 53), power >= -22, power <= 22 {
             // Both operands are exact doubles, so one correctly rounded operation gives the nearest double.
             let base = Double(mantissa)
             let scaled = power < 0 ? base / Self.powersOfTen[-power] : base * Self.powersOfTen[power]
-            return .number(negative ? -scaled : scaled)
+            return ScannedNumber(isInteger: false, integer: 0, double: negative ? -scaled : scaled)
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
         guard let value = Double(text) else { throw JSONError(message: "number out of range", offset: start) }
-        return .number(value)
+        return ScannedNumber(isInteger: false, integer: 0, double: value)
     }
 
     static let powersOfTen: [Double] = (0...22).map { exponent in
@@ -390,19 +411,13 @@ public struct JSONScanner {
 
     /// Reads a number as a Double (integers converted).
     @inline(__always)
-    public mutating func readDouble() throws(JSONError) -> Double {
-        switch try readNumber() {
-        case .integer(let value): return Double(value)
-        case .number(let value): return value
-        default: throw error("expected a number")
-        }
-    }
+    public mutating func readDouble() throws(JSONError) -> Double { try scanNumber().double }
 
     /// Reads a number that must be integral.
     @inline(__always)
     public mutating func readInt64() throws(JSONError) -> Int64 {
         let start = position
-        guard let value = try readNumber().int64 else {
+        guard let value = try scanNumber().exactInteger else {
             throw JSONError(message: "expected an integer", offset: start)
         }
         return value

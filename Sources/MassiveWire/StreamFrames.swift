@@ -89,6 +89,15 @@ public struct FrameDecoder: Sendable {
 
     /// Decodes a frame, handing each event to `handle` in order; returns the issues.
     public func decode(_ frame: UnsafeBufferPointer<UInt8>, _ handle: (StreamEvent) -> Void) -> [FrameIssue] {
+        var symbols = SymbolTable()
+        return decode(frame, symbols: &symbols) { event, _ in handle(event) }
+    }
+
+    /// Decodes a frame, interning symbols in `symbols`: each event comes with its symbol's slot (-1 for status
+    /// messages), and events of one symbol share one string.
+    public func decode(
+        _ frame: UnsafeBufferPointer<UInt8>, symbols: inout SymbolTable, _ handle: (StreamEvent, Int) -> Void
+    ) -> [FrameIssue] {
         var scanner = JSONScanner(frame)
         var issues: [FrameIssue] = []
         do {
@@ -99,8 +108,9 @@ public struct FrameDecoder: Sendable {
             }
             var index = 0
             repeat {
-                switch try decodeElement(&scanner) {
-                case .success(let event?): handle(event)
+                var slot = -1
+                switch try decodeElement(&scanner, &symbols, &slot) {
+                case .success(let event?): handle(event, slot)
                 case .success(nil): break
                 case .failure(let message): issues.append(FrameIssue(element: index, message: message))
                 }
@@ -126,8 +136,18 @@ public struct FrameDecoder: Sendable {
 
     /// The fields an event object may carry. `s` and `c` change meaning with the event type, so both
     /// readings are kept until the type is known.
+    /// The event types the decoder knows, read from `ev` without building a string.
+    private enum Kind {
+        case quote
+        case trade
+        case second
+        case minute
+        case status
+        case other
+    }
+
     private struct Fields {
-        var ev: String?
+        var ev: Kind?
         var symbol: String?
         var bidExchange: Int64?
         var askExchange: Int64?
@@ -154,7 +174,11 @@ public struct FrameDecoder: Sendable {
         var message: String?
     }
 
-    private func decodeElement(_ scanner: inout JSONScanner) throws(JSONError) -> ElementResult {
+    private func decodeElement(
+        _ scanner: inout JSONScanner, _ symbols: inout SymbolTable, _ slot: inout Int
+    )
+        throws(JSONError) -> ElementResult
+    {
         guard scanner.peek() == 0x7B else {
             try scanner.skipValue()
             return .failure("not an object")
@@ -171,6 +195,17 @@ public struct FrameDecoder: Sendable {
                     continue
                 }
                 if scanner.consumeNull() { continue }
+                if key.count == 3, scanner.equals(key, "sym"), scanner.peek() == 0x22 {
+                    let (range, escaped) = try scanner.readStringRange()
+                    if escaped {
+                        let text = try scanner.text(range, escaped: true)
+                        slot = symbols.intern(text)
+                    } else {
+                        slot = symbols.intern(UnsafeBufferPointer(rebasing: scanner.bytes[range]))
+                    }
+                    f.symbol = symbols.symbols[slot]
+                    continue
+                }
                 do {
                     try read(key, &scanner, &f)
                 } catch let error as FieldTypeError {
@@ -203,8 +238,7 @@ public struct FrameDecoder: Sendable {
         func integer() throws(any Error) -> Int64 {
             guard isNumber else { throw FieldTypeError(message: "field \(name(key, scanner)) is not a number") }
             let start = scanner.position
-            let value = try scanner.readNumber()
-            guard let integer = value.int64 else {
+            guard let integer = try scanner.scanNumber().exactInteger else {
                 scanner.position = start
                 throw FieldTypeError(message: "field \(name(key, scanner)) is not an integer")
             }
@@ -240,7 +274,16 @@ public struct FrameDecoder: Sendable {
             }
         case 2:
             if scanner.equals(key, "ev") {
-                f.ev = try string()
+                guard isString else { throw FieldTypeError(message: "field ev is not a string") }
+                let (range, _) = try scanner.readStringRange()
+                f.ev =
+                    scanner.equals(range, "Q")
+                    ? .quote
+                    : scanner.equals(range, "T")
+                        ? .trade
+                        : scanner.equals(range, "A")
+                            ? .second
+                            : scanner.equals(range, "AM") ? .minute : scanner.equals(range, "status") ? .status : .other
             } else if scanner.equals(key, "bp") {
                 f.bidPrice = try number()
             } else if scanner.equals(key, "ap") {
@@ -273,7 +316,7 @@ public struct FrameDecoder: Sendable {
         if scanner.consume(0x5D) { return }
         repeat {
             let start = scanner.position
-            guard let code = try scanner.readNumber().int64, let narrow = Int32(exactly: code) else {
+            guard let code = try scanner.scanNumber().exactInteger, let narrow = Int32(exactly: code) else {
                 scanner.position = start
                 throw FieldTypeError(message: "condition codes must be integers")
             }
@@ -290,7 +333,7 @@ public struct FrameDecoder: Sendable {
         guard let ev = f.ev else { return .failure("missing ev") }
         let shiftNanoseconds = shiftMilliseconds &* 1_000_000
         switch ev {
-        case "Q":
+        case .quote:
             guard let symbol = f.symbol, !symbol.isEmpty else { return .failure("quote without sym") }
             guard let t = f.t, let bid = f.bidPrice, let ask = f.askPrice else {
                 return .failure("quote \(symbol) lacks t, bp or ap")
@@ -308,7 +351,7 @@ public struct FrameDecoder: Sendable {
                         bidExchange: Int32(clamping: f.bidExchange ?? -1),
                         askExchange: Int32(clamping: f.askExchange ?? -1), sequence: f.q ?? -1, flags: flags
                     )))
-        case "T":
+        case .trade:
             guard let symbol = f.symbol, !symbol.isEmpty else { return .failure("trade without sym") }
             guard let t = f.t, let price = f.p, let size = f.s else {
                 return .failure("trade \(symbol) lacks t, p or s")
@@ -320,12 +363,12 @@ public struct FrameDecoder: Sendable {
                         size: size, exchange: Int32(clamping: f.x ?? -1), conditions: f.conditions,
                         sequence: f.q ?? -1, tradeID: f.tradeID ?? ""
                     )))
-        case "A", "AM":
+        case .second, .minute:
             guard let symbol = f.symbol, !symbol.isEmpty else { return .failure("aggregate without sym") }
             guard let start = f.s, let open = f.o, let high = f.h, let low = f.l, let close = f.cNumber else {
                 return .failure("aggregate \(symbol) lacks s, o, h, l or c")
             }
-            let second = ev == "A"
+            let second = ev == .second
             let startMilliseconds = Int64(start) &+ shiftMilliseconds
             let end = f.e.map { $0 &+ shiftMilliseconds } ?? startMilliseconds + (second ? 1_000 : 60_000)
             return .success(
@@ -335,9 +378,9 @@ public struct FrameDecoder: Sendable {
                         startMilliseconds: startMilliseconds, endMilliseconds: end, open: open, high: high, low: low,
                         close: close, volume: f.v ?? 0, vwap: f.vw ?? .nan, transactions: f.n ?? -1, source: source
                     )))
-        case "status":
+        case .status:
             return .success(.status(StatusEvent(status: f.status ?? "", message: f.message ?? "")))
-        default:
+        case .other:
             return .success(nil)
         }
     }

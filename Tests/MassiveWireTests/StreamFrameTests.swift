@@ -170,3 +170,27 @@ import Testing
         }
     }
 }
+
+@Suite struct SymbolTableTests {
+    @Test func internsAndFindsAcrossGrowth() {
+        var table = SymbolTable()
+        let symbols = (0..<5_000).map { "O:SPY251219C\(String(100_000 + $0))000" }
+        let slots = symbols.map { table.intern($0) }
+        #expect(slots == Array(0..<5_000))
+        #expect(symbols.map { table.intern($0) } == slots)
+        #expect(symbols.map { table.slot(of: $0) } == slots.map { Optional($0) })
+        #expect(table.slot(of: "SPY") == nil && table.count == 5_000 && table.symbols[42] == symbols[42])
+    }
+
+    @Test func decoderSharesOneStringPerSymbol() {
+        var table = SymbolTable()
+        var slots: [Int] = []
+        let frame = Array(
+            #"[{"ev":"T","sym":"AAPL","p":1,"s":1,"t":1},{"ev":"T","sym":"MSFT","p":1,"s":1,"t":1},{"ev":"T","sym":"AAPL","p":2,"s":1,"t":2},{"ev":"status","status":"x","message":"y"}]"#
+                .utf8)
+        let issues = frame.withUnsafeBufferPointer {
+            FrameDecoder().decode($0, symbols: &table) { _, slot in slots.append(slot) }
+        }
+        #expect(issues.isEmpty && slots == [0, 1, 0, -1] && table.symbols == ["AAPL", "MSFT"])
+    }
+}

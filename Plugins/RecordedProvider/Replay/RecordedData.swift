@@ -27,6 +27,8 @@ struct RecordedData: Sendable {
     var tickerSnapshots: [String: TickerSnapshot] = [:]
     /// Recorded vendor errors by path, for look-ups the recording only holds a failure for.
     var errors: [String: PluginError] = [:]
+    /// Contract tickers already listed (pages may repeat them).
+    private var listedTickers: Set<String> = []
     /// Every ticker the REST side mentions.
     var knownSymbols: Set<String> = []
     /// Problems met while decoding bodies (reported, never fatal).
@@ -91,10 +93,8 @@ struct RecordedData: Sendable {
         case ("v3", _)
         where parts.count >= 4 && parts[1] == "reference" && parts[2] == "options" && parts[3] == "contracts":
             let page = try MassiveREST.contracts(body)
-            for reference in page.values {
-                var list = contracts[reference.underlying] ?? []
-                if !list.contains(reference) { list.append(reference) }
-                contracts[reference.underlying] = list
+            for reference in page.values where listedTickers.insert(reference.ticker).inserted {
+                contracts[reference.underlying, default: []].append(reference)
                 knownSymbols.insert(reference.ticker)
             }
         case ("v3", 3) where parts[1] == "quotes":

@@ -58,6 +58,7 @@ public final class ReplayEngine: Sendable {
         var loops = 0
         var shift: TimeShift
         var subscriptions: [String: Channels] = [:]
+        var subscriptionVersion: UInt64 = 0
         var pendingSubscriptionErrors: [(String, Channels, mh_status, String)] = []
         var pending: [UInt64: @Sendable (OperationResult) -> Void] = [:]
         var nextPendingID: UInt64 = 1
@@ -237,6 +238,7 @@ public final class ReplayEngine: Sendable {
         var steps: [Int] = []
         var shift = TimeShift.none
         var subscriptions: [String: Channels] = [:]
+        var subscriptionVersion: UInt64 = 0
         var ended = false
         var looped = false
         var next: (UInt64, Int64)?
@@ -261,7 +263,8 @@ public final class ReplayEngine: Sendable {
         let target: Int64 =
             fast
             ? Int64.max : state.anchorPosition + Int64(Double(now - state.anchorMonotonic) * state.speed / 1_000_000)
-        var batch = Batch(shift: state.shift, subscriptions: state.subscriptions)
+        var batch = Batch(
+            shift: state.shift, subscriptions: state.subscriptions, subscriptionVersion: state.subscriptionVersion)
         let limit = fast ? Self.fastBatchSize : Int.max
         while state.nextStep < steps.count, steps[state.nextStep].due <= target, batch.steps.count < limit {
             batch.steps.append(state.nextStep)
@@ -301,116 +304,149 @@ public final class ReplayEngine: Sendable {
 
     // MARK: Dispatch
 
+    /// What a batch hands to the sink, in order.
+    private enum Action {
+        case quotes([Quote])
+        case trades([Trade])
+        case bars([Bar])
+        case state(StreamStateEvent)
+    }
+
     private struct Outbox {
         var quotes: [Quote] = []
         var trades: [Trade] = []
         var bars: [Bar] = []
+        var actions: [Action] = []
+
+        mutating func flush() {
+            if !quotes.isEmpty {
+                actions.append(.quotes(quotes))
+                quotes.removeAll(keepingCapacity: true)
+            }
+            if !trades.isEmpty {
+                actions.append(.trades(trades))
+                trades.removeAll(keepingCapacity: true)
+            }
+            if !bars.isEmpty {
+                actions.append(.bars(bars))
+                bars.removeAll(keepingCapacity: true)
+            }
+        }
+
+        mutating func state(_ event: StreamStateEvent) {
+            flush()
+            actions.append(.state(event))
+        }
     }
 
-    private func flush(_ outbox: inout Outbox) {
-        if !outbox.quotes.isEmpty {
-            sink.quotes(outbox.quotes)
-            outbox.quotes.removeAll(keepingCapacity: true)
-        }
-        if !outbox.trades.isEmpty {
-            sink.trades(outbox.trades)
-            outbox.trades.removeAll(keepingCapacity: true)
-        }
-        if !outbox.bars.isEmpty {
-            sink.bars(outbox.bars)
-            outbox.bars.removeAll(keepingCapacity: true)
-        }
-    }
-
+    /// Decodes the batch's frames and updates the stream state under the market lock, then makes the sink calls
+    /// with no lock but the dispatch lock held (so a sink that calls back into the provider cannot deadlock).
     private func dispatch(_ batch: Batch) {
         let decoder = FrameDecoder(shiftMilliseconds: batch.shift.sessionMilliseconds, source: "recorded")
         let origin = header.clockOrigin + batch.shift.sessionMilliseconds
         var outbox = Outbox()
-        var seen: [StreamEvent] = []
-        var frames = 0
+        var frameCount = 0
         var delivered = 0
         var malformed = 0
-        for index in batch.steps {
-            switch steps[index].kind {
-            case .frame(let frameIndex):
-                frames += 1
-                let issues = frameEvents(frameIndex, decoder) { event in
-                    seen.append(event)
-                    guard let wanted = batch.subscriptions[event.symbol], wanted.contains(event.channel) else { return }
-                    delivered += 1
-                    switch event {
-                    case .quote(let quote): outbox.quotes.append(quote)
-                    case .trade(let trade): outbox.trades.append(trade)
-                    case .aggregate(let bar): outbox.bars.append(bar)
-                    case .status: break
+        var problems: [String] = []
+        var authFailed = false
+        market.withLock { market in
+            market.apply(batch.subscriptions, version: batch.subscriptionVersion)
+            for index in batch.steps {
+                switch steps[index].kind {
+                case .frame(let frameIndex):
+                    frameCount += 1
+                    // The table is moved out while the decoder fills it, so the handler may touch `symbols`.
+                    var table = SymbolTable()
+                    swap(&table, &market.table)
+                    let issues = frames[frameIndex].bytes.withUnsafeBufferPointer { bytes in
+                        decoder.decode(bytes, symbols: &table) { event, slot in
+                            guard slot >= 0 else { return }
+                            market.ensure(slot)
+                            switch event {
+                            case .quote(let quote):
+                                market.symbols[slot].record(quote)
+                                if market.symbols[slot].wanted.contains(.quotes) {
+                                    outbox.quotes.append(quote)
+                                    delivered += 1
+                                }
+                            case .trade(let trade):
+                                market.symbols[slot].record(trade)
+                                if market.symbols[slot].wanted.contains(.trades) {
+                                    outbox.trades.append(trade)
+                                    delivered += 1
+                                }
+                            case .aggregate(let bar):
+                                if market.symbols[slot].wanted.contains(
+                                    bar.timespan == .second ? .aggSecond : .aggMinute)
+                                {
+                                    outbox.bars.append(bar)
+                                    delivered += 1
+                                }
+                            case .status:
+                                break
+                            }
+                        }
                     }
-                }
-                if !issues.isEmpty {
+                    swap(&table, &market.table)
+                    if !issues.isEmpty {
+                        malformed += 1
+                        problems.append(issues.map(\.description).joined(separator: "; "))
+                    }
+                case .dropStart(let fault):
+                    for feed in fault.feed.map({ [$0] }) ?? feeds {
+                        outbox.state(
+                            StreamStateEvent(
+                                kind: .connecting, feed: feed, reason: "stream dropped (scripted fault); reconnecting"))
+                    }
+                case .dropEnd(let fault):
+                    for feed in fault.feed.map({ [$0] }) ?? feeds {
+                        outbox.state(
+                            StreamStateEvent(
+                                kind: .live, feed: feed, reason: "reconnected after a scripted drop",
+                                gapFromMilliseconds: origin + fault.offsetMilliseconds,
+                                gapToMilliseconds: origin + fault.endOffsetMilliseconds))
+                    }
+                case .malformed(let fault):
+                    let payload = Array((fault.payload ?? "[{\"ev\":\"Q\",\"sym\":").utf8)
+                    let issues = payload.withUnsafeBufferPointer { decoder.decode($0) { _ in } }
                     malformed += 1
-                    logger.warning(
-                        "skipped part of a malformed vendor frame: \(issues.map(\.description).joined(separator: "; "))"
-                    )
-                }
-            case .dropStart(let fault):
-                flush(&outbox)
-                for feed in fault.feed.map({ [$0] }) ?? feeds {
-                    sink.state(
-                        StreamStateEvent(
-                            kind: .connecting, feed: feed, reason: "stream dropped (scripted fault); reconnecting"))
-                }
-            case .dropEnd(let fault):
-                flush(&outbox)
-                for feed in fault.feed.map({ [$0] }) ?? feeds {
-                    sink.state(
-                        StreamStateEvent(
-                            kind: .live, feed: feed, reason: "reconnected after a scripted drop",
-                            gapFromMilliseconds: origin + fault.offsetMilliseconds,
-                            gapToMilliseconds: origin + fault.endOffsetMilliseconds))
-                }
-            case .malformed(let fault):
-                let payload = Array((fault.payload ?? "[{\"ev\":\"Q\",\"sym\":").utf8)
-                let issues = payload.withUnsafeBufferPointer { decoder.decode($0) { _ in } }
-                malformed += 1
-                logger.warning(
-                    "skipped a malformed vendor frame (scripted): \(issues.map(\.description).joined(separator: "; "))")
-            case .authFailure(let fault):
-                flush(&outbox)
-                state.withLock { $0.authFailed = true }
-                for feed in fault.feed.map({ [$0] }) ?? feeds {
-                    sink.state(
-                        StreamStateEvent(
-                            kind: .failed, feed: feed, reason: "auth_failed: authentication failed (scripted fault)"))
-                }
-            }
-        }
-        flush(&outbox)
-        if !seen.isEmpty || batch.looped {
-            market.withLock { market in
-                if batch.looped { market = MarketState() }
-                for event in seen {
-                    switch event {
-                    case .quote(let quote): market.record(quote)
-                    case .trade(let trade): market.record(trade)
-                    case .aggregate, .status: break
+                    problems.append("(scripted) " + issues.map(\.description).joined(separator: "; "))
+                case .authFailure(let fault):
+                    authFailed = true
+                    for feed in fault.feed.map({ [$0] }) ?? feeds {
+                        outbox.state(
+                            StreamStateEvent(
+                                kind: .failed, feed: feed, reason: "auth_failed: authentication failed (scripted fault)"
+                            ))
                     }
                 }
             }
+            // A loop starts a new trading day: yesterday's stream state does not carry over.
+            if batch.looped { market.clear() }
         }
+        outbox.flush()
         state.withLock { state in
-            state.framesDispatched += frames
+            state.framesDispatched += frameCount
             state.eventsDelivered += delivered
             state.malformedFrames += malformed
+            if authFailed { state.authFailed = true }
         }
+        for problem in problems { logger.warning("skipped a malformed vendor frame: \(problem)") }
         if batch.looped { logger.info("replay looped; the session continues as the next trading day") }
+        for action in outbox.actions {
+            switch action {
+            case .quotes(let quotes): sink.quotes(quotes)
+            case .trades(let trades): sink.trades(trades)
+            case .bars(let bars): sink.bars(bars)
+            case .state(let event): sink.state(event)
+            }
+        }
         if batch.ended {
             for feed in feeds {
                 sink.state(StreamStateEvent(kind: .degraded, feed: feed, reason: "the recording has ended"))
             }
         }
-    }
-
-    private func frameEvents(_ index: Int, _ decoder: FrameDecoder, _ handle: (StreamEvent) -> Void) -> [FrameIssue] {
-        frames[index].bytes.withUnsafeBufferPointer { decoder.decode($0, handle) }
     }
 
     // MARK: Subscriptions
@@ -446,6 +482,7 @@ public final class ReplayEngine: Sendable {
                 }
                 if !wanted.isEmpty { state.subscriptions[symbol] = existing.union(wanted) }
             }
+            state.subscriptionVersion &+= 1
             if state.phase == .created {
                 state.pendingSubscriptionErrors.append(contentsOf: errors)
                 return []
@@ -469,6 +506,7 @@ public final class ReplayEngine: Sendable {
                 let remaining = existing.subtracting(channels)
                 state.subscriptions[symbol] = remaining.isEmpty ? nil : remaining
             }
+            state.subscriptionVersion &+= 1
         }
     }
 
@@ -525,7 +563,7 @@ public final class ReplayEngine: Sendable {
             return .some(state.paused ? nil : state.generation)
         }
         guard let next else { throw .invalid("the replay has not started or is stopped") }
-        market.withLock { $0 = MarketState() }
+        market.withLock { $0.clear() }
         if let next { scheduleTick(generation: next, delay: 0) }
     }
 

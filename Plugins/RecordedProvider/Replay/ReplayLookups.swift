@@ -176,7 +176,7 @@ extension ReplayEngine {
         if let updated = contract.updatedMilliseconds {
             contract.updatedMilliseconds = shift.map(milliseconds: updated)
         }
-        if let quote = market.lastQuote[contract.ticker] {
+        if let quote = market.lastQuote(contract.ticker) {
             contract.bid = quote.bidPrice
             contract.ask = quote.askPrice
             contract.bidSize = quote.bidSize
@@ -184,9 +184,9 @@ extension ReplayEngine {
             contract.updatedMilliseconds = max(
                 contract.updatedMilliseconds ?? 0, quote.timestampNanoseconds / 1_000_000)
         }
-        if let trade = market.lastTrade[contract.ticker] {
+        if let trade = market.lastTrade(contract.ticker) {
             contract.last = trade.price
-            contract.volume = market.dayVolume[contract.ticker] ?? contract.volume
+            contract.volume = market.dayVolume(contract.ticker) ?? contract.volume
             contract.updatedMilliseconds = max(
                 contract.updatedMilliseconds ?? 0, trade.timestampNanoseconds / 1_000_000)
         }
@@ -194,8 +194,8 @@ extension ReplayEngine {
     }
 
     private func underlyingPrice(_ underlying: String, market: MarketState) -> Double? {
-        if let trade = market.lastTrade[underlying] { return trade.price }
-        if let quote = market.lastQuote[underlying] { return (quote.bidPrice + quote.askPrice) / 2 }
+        if let trade = market.lastTrade(underlying) { return trade.price }
+        if let quote = market.lastQuote(underlying) { return (quote.bidPrice + quote.askPrice) / 2 }
         return data.chainPrices[underlying]
     }
 
@@ -304,7 +304,7 @@ extension ReplayEngine {
     }
 
     private func quotes(_ request: LookupRequest, shift: TimeShift) throws(PluginError) -> OperationResult {
-        let streamed = market.withLock { $0.recentQuotes[request.ticker]?.newestFirst }
+        let streamed = market.withLock { $0.recentQuotes(request.ticker) }
         var quotes =
             streamed
             ?? (data.quotes[request.ticker] ?? []).map {
@@ -320,7 +320,7 @@ extension ReplayEngine {
     }
 
     private func trades(_ request: LookupRequest, shift: TimeShift) throws(PluginError) -> OperationResult {
-        let streamed = market.withLock { $0.recentTrades[request.ticker]?.newestFirst }
+        let streamed = market.withLock { $0.recentTrades(request.ticker) }
         var trades =
             streamed
             ?? (data.trades[request.ticker] ?? []).map {
@@ -336,7 +336,7 @@ extension ReplayEngine {
     }
 
     private func lastTrade(_ request: LookupRequest, shift: TimeShift) throws(PluginError) -> OperationResult {
-        if let trade = market.withLock({ $0.lastTrade[request.ticker] }) { return OperationResult(trades: [trade]) }
+        if let trade = market.withLock({ $0.lastTrade(request.ticker) }) { return OperationResult(trades: [trade]) }
         if var trade = data.lastTrades[request.ticker] {
             trade.timestampNanoseconds = shift.map(milliseconds: trade.timestampNanoseconds / 1_000_000) * 1_000_000
             return OperationResult(trades: [trade])
@@ -378,7 +378,7 @@ extension ReplayEngine {
             let daily = data.bars[RecordedData.BarKey(ticker: ticker, timespan: .day, multiplier: 1)] ?? []
             let previousClose =
                 recorded?.previousClose ?? daily.last(where: { $0.startMilliseconds < sessionStart })?.close
-            let trade = market.lastTrade[ticker]
+            let trade = market.lastTrade(ticker)
             let last = trade?.price ?? recorded?.last
             let change = last.flatMap { value in previousClose.map { value - $0 } }
             let percent = change.flatMap { delta in previousClose.flatMap { $0 != 0 ? delta / $0 * 100 : nil } }
@@ -388,7 +388,7 @@ extension ReplayEngine {
             snapshots.append(
                 TickerSnapshot(
                     ticker: ticker, last: last, previousClose: previousClose, change: change, changePercent: percent,
-                    volume: market.dayVolume[ticker] ?? recorded?.volume, updatedMilliseconds: updated))
+                    volume: market.dayVolume(ticker) ?? recorded?.volume, updatedMilliseconds: updated))
         }
         return json(TickerSnapshot.document(snapshots))
     }
