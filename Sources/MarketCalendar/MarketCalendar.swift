@@ -72,6 +72,35 @@ public struct MarketCalendar: Sendable {
 
     /// The full holidays of `year`, ascending.
     public func holidays(in year: Int) -> [CivilDate] {
+        Set(Self.ruleHolidays(year) + specialClosures.filter { $0.year == year }).sorted()
+    }
+
+    /// The 13:00 early closes of `year`, ascending: the day before Independence Day and Christmas Eve when
+    /// they are ordinary weekdays, and the day after Thanksgiving.
+    public func halfDays(in year: Int) -> [CivilDate] {
+        Self.ruleHalfDays(year).filter { !specialClosures.contains($0) }
+    }
+
+    public func kind(of date: CivilDate) -> DayKind {
+        if date.isWeekend { return .weekend }
+        if specialClosures.contains(date) { return .holiday }
+        let (holidays, halfDays) =
+            Self.table[date.year]
+            ?? (Set(Self.ruleHolidays(date.year)), Set(Self.ruleHalfDays(date.year)))
+        if holidays.contains(date) { return .holiday }
+        if halfDays.contains(date) { return .halfDay }
+        return .fullDay
+    }
+
+    /// Rule-based holidays and half days for the years replays and charts touch, computed once.
+    private static let table: [Int: (Set<CivilDate>, Set<CivilDate>)] = {
+        var table: [Int: (Set<CivilDate>, Set<CivilDate>)] = [:]
+        for year in 1990...2100 { table[year] = (Set(ruleHolidays(year)), Set(ruleHalfDays(year))) }
+        return table
+    }()
+
+    /// Holidays by the exchange's observance rules (no one-off closures).
+    static func ruleHolidays(_ year: Int) -> [CivilDate] {
         var days: [CivilDate] = []
         // New Year's Day: Sunday moves to Monday; Saturday is not observed (the Friday ends a year).
         let newYear = CivilDate(uncheckedYear: year, month: 1, day: 1)
@@ -89,31 +118,20 @@ public struct MarketCalendar: Sendable {
         days.append(CivilDate.nth(1, weekday: 1, month: 9, year: year))  // Labor Day
         days.append(CivilDate.nth(4, weekday: 4, month: 11, year: year))  // Thanksgiving
         days.append(Self.observed(CivilDate(uncheckedYear: year, month: 12, day: 25)))  // Christmas
-        days.append(contentsOf: specialClosures.filter { $0.year == year })
-        return Set(days).sorted()
+        return days.sorted()
     }
 
-    /// The 13:00 early closes of `year`, ascending: the day before Independence Day and Christmas Eve when
-    /// they are ordinary weekdays, and the day after Thanksgiving.
-    public func halfDays(in year: Int) -> [CivilDate] {
-        let holidays = Set(holidays(in: year))
+    /// Early closes by rule.
+    static func ruleHalfDays(_ year: Int) -> [CivilDate] {
+        let holidays = Set(ruleHolidays(year))
         var days: [CivilDate] = []
         let julyThird = CivilDate(uncheckedYear: year, month: 7, day: 3)
         let julyFourth = CivilDate(uncheckedYear: year, month: 7, day: 4)
-        if !julyThird.isWeekend, !julyFourth.isWeekend, !holidays.contains(julyThird) { days.append(julyThird) }
+        if !julyThird.isWeekend, !julyFourth.isWeekend { days.append(julyThird) }
         days.append(CivilDate.nth(4, weekday: 4, month: 11, year: year).adding(days: 1))
         let christmasEve = CivilDate(uncheckedYear: year, month: 12, day: 24)
-        if !christmasEve.isWeekend, christmasEve.weekday != 5, !holidays.contains(christmasEve) {
-            days.append(christmasEve)
-        }
+        if !christmasEve.isWeekend { days.append(christmasEve) }
         return days.filter { !holidays.contains($0) }.sorted()
-    }
-
-    public func kind(of date: CivilDate) -> DayKind {
-        if date.isWeekend { return .weekend }
-        if holidays(in: date.year).contains(date) { return .holiday }
-        if halfDays(in: date.year).contains(date) { return .halfDay }
-        return .fullDay
     }
 
     public func isTradingDay(_ date: CivilDate) -> Bool {

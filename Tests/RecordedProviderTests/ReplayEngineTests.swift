@@ -280,3 +280,48 @@ import Testing
         #expect(throws: PluginError.self) { try engine.setSpeed(.infinity) }
     }
 }
+
+/// A sink that calls back into the engine from inside its callbacks, as a host might.
+final class ReentrantSink: ReplaySink {
+    let inner = CollectingSink()
+    let engine = Mutex<ReplayEngine?>(nil)
+    let calls = Mutex(0)
+
+    func quotes(_ quotes: [Quote]) {
+        inner.quotes(quotes)
+        let count = calls.withLock {
+            $0 += 1
+            return $0
+        }
+        guard let engine = engine.withLock({ $0 }) else { return }
+        if count == 1 { try? engine.subscribe(["NOPE"], channels: .quotes) }
+        if count == 3 { engine.stop() }
+    }
+
+    func trades(_ trades: [Trade]) { inner.trades(trades) }
+    func bars(_ bars: [Bar]) { inner.bars(bars) }
+    func state(_ state: StreamStateEvent) { inner.state(state) }
+    func subscriptionError(symbol: String, channels: Channels, status: mh_status, message: String) {
+        inner.subscriptionError(symbol: symbol, channels: channels, status: status, message: message)
+    }
+}
+
+@Suite struct ReplayReentrancyTests {
+    @Test func sinkCallbacksMayCallBackIntoTheEngine() throws {
+        var configuration = ReplayConfiguration()
+        configuration.speed = 1
+        let scheduler = ManualScheduler(wallMilliseconds: SampleRecording.open)
+        let sink = ReentrantSink()
+        let engine = ReplayEngine(
+            recording: try SampleRecording.recording(), configuration: configuration, scheduler: scheduler, sink: sink,
+            logger: quietLogger)
+        sink.engine.withLock { $0 = engine }
+        try engine.subscribe(["SPY"], channels: .quotes)
+        engine.start()
+        scheduler.runUntilIdle()
+        // The re-entrant subscribe reported its error without deadlocking; the re-entrant stop ended delivery.
+        #expect(sink.inner.subscriptionErrors.withLock { $0.map(\.0) } == ["NOPE"])
+        #expect(sink.inner.quotes.withLock { $0.count } == 3)
+        #expect(try JSONValue.parse(engine.statusJSON())["state"]?.string == "stopped")
+    }
+}

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MarketCalendar
 import MassiveWire
@@ -90,6 +91,11 @@ public final class ReplayEngine: Sendable {
     let market = Mutex(MarketState())
     /// Held for the whole of every batch of sink calls, so calls never overlap and `stop` can wait them out.
     let dispatchLock = Mutex(())
+    /// The thread holding `dispatchLock` (0 when none): a sink callback that calls back into the provider
+    /// (subscribe, stop) runs on it and must neither wait for itself nor be outlived by the batch.
+    let dispatchingThread = Atomic<UInt>(0)
+    /// Set by `stop`; checked before every sink call.
+    let stopped = AtomicFlag()
 
     public init(
         recording: Recording, configuration: ReplayConfiguration, extraFaults: FaultScript = FaultScript(),
@@ -186,9 +192,31 @@ public final class ReplayEngine: Sendable {
 
     // MARK: Lifecycle
 
+    static func currentThread() -> UInt {
+        #if canImport(Darwin)
+            UInt(bitPattern: pthread_self())
+        #else
+            UInt(pthread_self())
+        #endif
+    }
+
+    /// Runs `body` holding the dispatch lock, unless this thread already holds it (a re-entrant sink callback).
+    private func withDispatch(_ body: () -> Void) {
+        let me = Self.currentThread()
+        if dispatchingThread.load(ordering: .acquiring) == me {
+            body()
+            return
+        }
+        dispatchLock.withLock { _ in
+            dispatchingThread.store(me, ordering: .releasing)
+            defer { dispatchingThread.store(0, ordering: .releasing) }
+            body()
+        }
+    }
+
     /// Starts playing: reports the feeds connecting then live, and schedules the first batch.
     public func start() {
-        dispatchLock.withLock { _ in
+        withDispatch {
             let (generation, errors) = state.withLock { state -> (UInt64?, [(String, Channels, mh_status, String)]) in
                 guard state.phase == .created else { return (nil, []) }
                 state.phase = .playing
@@ -222,8 +250,10 @@ public final class ReplayEngine: Sendable {
             state.pending = [:]
             return pending
         }
-        // Wait for a batch in flight to finish.
-        dispatchLock.withLock { _ in }
+        _ = stopped.setOnce()
+        // Wait for a batch in flight to finish, unless stop is called from inside one of its sink callbacks
+        // (the batch then checks `stopped` before each further call).
+        if dispatchingThread.load(ordering: .acquiring) != Self.currentThread() { dispatchLock.withLock { _ in } }
         for complete in pending { complete(OperationResult(error: .cancelled("the replay provider is stopping"))) }
     }
 
@@ -245,7 +275,7 @@ public final class ReplayEngine: Sendable {
     }
 
     func tick(generation: UInt64) {
-        dispatchLock.withLock { _ in
+        withDispatch {
             let batch = state.withLock { state -> Batch? in
                 guard state.phase == .playing, !state.paused, state.generation == generation else { return nil }
                 return collect(&state)
@@ -435,6 +465,7 @@ public final class ReplayEngine: Sendable {
         for problem in problems { logger.warning("skipped a malformed vendor frame: \(problem)") }
         if batch.looped { logger.info("replay looped; the session continues as the next trading day") }
         for action in outbox.actions {
+            guard !stopped.isSet else { return }
             switch action {
             case .quotes(let quotes): sink.quotes(quotes)
             case .trades(let trades): sink.trades(trades)
@@ -491,8 +522,8 @@ public final class ReplayEngine: Sendable {
         }
         guard let emit else { throw .cancelled("the replay provider is stopped") }
         guard !emit.isEmpty else { return }
-        dispatchLock.withLock { _ in
-            guard state.withLock({ $0.phase != .stopped }) else { return }
+        withDispatch {
+            guard !stopped.isSet else { return }
             for (symbol, channels, status, message) in emit {
                 sink.subscriptionError(symbol: symbol, channels: channels, status: status, message: message)
             }
