@@ -90,10 +90,13 @@ let package = Package(
 
         // Plugins.
 
+        // The system zlib, for gzip-compressed recordings.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+
         // RecordedProvider: the recording format, the synthetic session generator and the replay plugin.
         .target(
             name: "Recording",
-            dependencies: ["MassiveWire"],
+            dependencies: ["MassiveWire", "CZlib"],
             path: "Plugins/RecordedProvider/Recording",
             swiftSettings: swiftSettings
         ),

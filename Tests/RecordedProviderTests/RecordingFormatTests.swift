@@ -170,3 +170,56 @@ import Testing
         }
     }
 }
+
+@Suite struct CompressedRecordingTests {
+    let header = RecordingHeader(
+        createdAt: "2025-12-08T09:30:00-05:00", source: "test", symbols: ["SPY"], startMilliseconds: 1_000,
+        endMilliseconds: 9_000)
+
+    func path() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("rec-\(UUID().uuidString).jsonl.gz").path
+    }
+
+    @Test func gzipRoundTripAcrossAppends() throws {
+        let path = path()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let writer = try RecordingWriter(path: path, header: header)
+        #expect(writer.compressed)
+        for index in 0..<500 {
+            writer.appendFrame(
+                atMilliseconds: 1_000 + Int64(index), feed: "stocks",
+                frame: Array(#"[{"ev":"T","sym":"SPY","p":600.\#(index % 10),"s":100,"t":\#(1_000 + index)}]"#.utf8))
+            if index % 100 == 0 { try writer.flush() }
+        }
+        try writer.close()
+        let again = try RecordingWriter(path: path, header: header)
+        again.append(Fault(kind: .stall, offsetMilliseconds: 5, durationMilliseconds: 5))
+        try again.close()
+        let bytes = try RecordingReader.readFile(path)
+        #expect(Gzip.isCompressed(bytes))
+        let recording = try RecordingReader.read(bytes)
+        #expect(recording.header == header && recording.entries.count == 501 && recording.issues.isEmpty)
+        #expect(!recording.truncated)
+        // Compression is worth having: the text is repetitive.
+        let plainSize = Gzip.decompress(bytes).bytes.count
+        #expect(bytes.count * 4 < plainSize)
+    }
+
+    @Test func cutOrDamagedCompressedFilesReplayWhatCameBefore() throws {
+        var text = RecordingLines.header(header)
+        for index in 0..<2_000 {
+            text += RecordingLines.frame(
+                atMilliseconds: 1_000 + Int64(index), feed: "stocks",
+                frame: Array(#"[{"ev":"Q","sym":"SPY","bp":\#(index),"ap":\#(index + 1),"t":\#(index)}]"#.utf8))
+        }
+        let compressed = Gzip.compress(Array(text.utf8))
+        let cut = try RecordingReader.read(Array(compressed.prefix(compressed.count / 2)))
+        #expect(cut.truncated && cut.entries.count > 100 && cut.entries.count < 2_000)
+        #expect(cut.issues.contains { $0.message.contains("ends in the middle") })
+        var damaged = compressed
+        for index in (compressed.count / 2)..<(compressed.count / 2 + 64) { damaged[index] ^= 0x5A }
+        let broken = try RecordingReader.read(damaged)
+        #expect(broken.truncated && broken.entries.count < 2_000)
+        #expect(broken.issues.contains { $0.message.contains("damaged") || $0.message.contains("ends in the middle") })
+    }
+}

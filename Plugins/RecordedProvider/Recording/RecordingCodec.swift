@@ -77,7 +77,7 @@ public enum RecordingLines {
 /// later line that cannot be used becomes a `RecordingIssue`, and a final partial line marks the recording
 /// truncated.
 public enum RecordingReader {
-    /// Reads a recording file. Gzip files (magic 1f 8b) are reported as unsupported by this build.
+    /// Reads a recording file, plain or gzip-compressed.
     public static func read(path: String) throws(RecordingError) -> Recording {
         try read(try readFile(path))
     }
@@ -91,12 +91,20 @@ public enum RecordingReader {
         }
     }
 
+    /// Reads a recording, plain or gzip-compressed. Damage inside compressed data keeps what came before it:
+    /// a cut-off file replays up to its last whole entry and is marked truncated.
     public static func read(_ bytes: [UInt8]) throws(RecordingError) -> Recording {
-        if bytes.count >= 2, bytes[0] == 0x1F, bytes[1] == 0x8B {
-            throw .notARecording(
-                "the file is gzip-compressed; decompress it first (gunzip) — this build reads plain JSON lines")
+        guard Gzip.isCompressed(bytes) else {
+            return try bytes.withUnsafeBufferPointer { buffer throws(RecordingError) in try read(buffer) }
         }
-        return try bytes.withUnsafeBufferPointer { buffer throws(RecordingError) in try read(buffer) }
+        let (plain, problem) = Gzip.decompress(bytes)
+        var recording = try plain.withUnsafeBufferPointer { buffer throws(RecordingError) in try read(buffer) }
+        if let problem {
+            let lines = plain.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+            recording.issues.append(RecordingIssue(line: lines + 1, message: problem))
+            recording.truncated = true
+        }
+        return recording
     }
 
     static func read(_ buffer: UnsafeBufferPointer<UInt8>) throws(RecordingError) -> Recording {
@@ -222,18 +230,23 @@ public enum RecordingReader {
 }
 
 /// Appends entries to a recording file as they happen. Opening an existing recording continues it (its header
-/// must be readable and of this major version); opening a new or empty file writes `header` first.
+/// must be readable and of this major version); opening a new or empty file writes `header` first. A path
+/// ending in `.gz` is written gzip-compressed: every flush appends one gzip member.
 public final class RecordingWriter {
     private let handle: FileHandle
     public let header: RecordingHeader
+    public let compressed: Bool
     private var pending: [UInt8] = []
 
     public init(path: String, header: RecordingHeader) throws(RecordingError) {
         let manager = FileManager.default
         var effectiveHeader = header
         var needsHeader = true
+        compressed = path.hasSuffix(".gz")
         if manager.fileExists(atPath: path), let data = manager.contents(atPath: path), !data.isEmpty {
-            let firstLine = Array(data.prefix { $0 != 0x0A })
+            let existing = Array(data)
+            let plain = Gzip.isCompressed(existing) ? Gzip.decompress(existing).bytes : existing
+            let firstLine = Array(plain.prefix { $0 != 0x0A })
             let json: JSONValue
             do {
                 json = try JSONValue.parse(firstLine)
@@ -268,7 +281,7 @@ public final class RecordingWriter {
     public func flush() throws(RecordingError) {
         guard !pending.isEmpty else { return }
         do {
-            try handle.write(contentsOf: pending)
+            try handle.write(contentsOf: compressed ? Gzip.compress(pending) : pending)
         } catch {
             throw .io("cannot write recording: \(error.localizedDescription)")
         }
