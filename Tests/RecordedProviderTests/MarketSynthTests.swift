@@ -201,3 +201,40 @@ import Testing
         }
     }
 }
+
+@Suite struct OptionHistoryTests {
+    @Test func nearTheMoneyContractsHaveDailyBarsEndingWithTodaysTrades() throws {
+        let session = try MarketSynthTests.session.get()
+        var configuration = ReplayConfiguration()
+        configuration.speed = 0
+        let scheduler = ManualScheduler(wallMilliseconds: session.header.startMilliseconds)
+        let engine = ReplayEngine(
+            recording: session.recording, configuration: configuration, scheduler: scheduler, sink: CollectingSink(),
+            logger: quietLogger)
+        engine.start()
+        scheduler.runUntilIdle()
+        let optionBars = session.exchanges.filter { $0.path.hasPrefix("/v2/aggs/ticker/O:SPY") }
+        #expect(optionBars.count > 50)
+        // A front-month monthly near the money: 20 sessions of history, all on weekdays, ending today.
+        let monthly = try #require(optionBars.first { $0.path.contains("O:SPY251219C") })
+        let ticker = String(monthly.path.split(separator: "/")[3])
+        let daily = try lookup(
+            engine,
+            LookupRequest(
+                kind: UInt32(MH_REQUEST_AGGREGATES), ticker: ticker, multiplier: 1, timespan: Timespan.day.rawValue))
+        #expect(daily.bars.count >= 20)
+        #expect(
+            daily.bars.allSatisfy {
+                $0.low <= $0.open && $0.open <= $0.high && $0.low <= $0.close && $0.close <= $0.high
+            })
+        #expect(daily.bars.allSatisfy { EasternTime.local(atUTC: $0.startMilliseconds).date.weekday <= 5 })
+        // Weeklies only go back to their listing, five weeks before expiry.
+        let weekly = try #require(optionBars.first { $0.path.contains("O:SPY251212") })
+        let weeklyTicker = String(weekly.path.split(separator: "/")[3])
+        let weeklyBars = try lookup(
+            engine, LookupRequest(kind: 1, ticker: weeklyTicker, multiplier: 1, timespan: Timespan.day.rawValue)
+        ).bars
+        #expect(
+            weeklyBars.allSatisfy { EasternTime.local(atUTC: $0.startMilliseconds).date >= CivilDate("2025-11-07")! })
+    }
+}

@@ -53,8 +53,8 @@ public struct SynthSession: Sendable {
 /// the money and wider away; values come from Black–Scholes on a skewed smile; option quotes widen away
 /// from the money and near expiry; option trades happen at or inside the quote, often near the money and
 /// rarely far from it. Per-second and per-minute aggregates are built from the trades themselves, and the
-/// REST answers (a year of daily bars, minute bars, chain snapshot, contracts, watchlist snapshot) agree
-/// with the stream.
+/// REST answers (a year of daily bars, minute bars, daily bars of near-the-money options, chain snapshot,
+/// contracts, watchlist snapshot) agree with the stream.
 public enum MarketSynth {
     static let calendar = MarketCalendar.nyse
 

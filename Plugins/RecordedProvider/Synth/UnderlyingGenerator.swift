@@ -73,6 +73,8 @@ struct ListedOption {
     let ticker: OptionTicker
     let expiryClose: Int64
     let weight: Double
+    /// Monthly (third-Friday) expirations are listed months ahead; weeklies about five weeks ahead.
+    let monthly: Bool
 }
 
 struct UnderlyingGenerator {
@@ -376,6 +378,8 @@ struct UnderlyingGenerator {
     }
 
     var listed: [ListedOption] = []
+    /// Today's bar of each option that traded, from its trades.
+    var optionDayBars: [String: Bar] = [:]
 
     mutating func buildOptions() {
         let spot = path[0]
@@ -393,7 +397,7 @@ struct UnderlyingGenerator {
                             reference: ContractReference(
                                 ticker: ticker.description, underlying: profile.symbol, right: right, strike: strike,
                                 expiration: expiry.description),
-                            ticker: ticker, expiryClose: expiryClose, weight: weight))
+                            ticker: ticker, expiryClose: expiryClose, weight: weight, monthly: monthly))
                 }
             }
         }
@@ -460,6 +464,21 @@ struct UnderlyingGenerator {
                     sequence: sequence))
             output.optionEvents.append((arrival, encoder.takeElements()[0]))
             seconds.add(price: tradePrice, size: size, atMilliseconds: time)
+            if var day = optionDayBars[option.reference.ticker] {
+                day.high = max(day.high, tradePrice)
+                day.low = min(day.low, tradePrice)
+                day.close = tradePrice
+                day.vwap = (day.vwap * day.volume + tradePrice * size) / (day.volume + size)
+                day.volume += size
+                day.transactions += 1
+                optionDayBars[option.reference.ticker] = day
+            } else {
+                optionDayBars[option.reference.ticker] = Bar(
+                    symbol: option.reference.ticker, timespan: .day, multiplier: 1,
+                    startMilliseconds: EasternTime.midnight(of: day.date), open: tradePrice, high: tradePrice,
+                    low: tradePrice, close: tradePrice, volume: size, vwap: tradePrice, transactions: 1,
+                    source: "synthetic")
+            }
             minutes.add(price: tradePrice, size: size, atMilliseconds: time)
         }
         seconds.close()
@@ -608,6 +627,7 @@ struct UnderlyingGenerator {
                         ("status", .string("OK")), ("request_id", .string("synthetic")),
                         ("results", .array(references)),
                     ]).text.utf8)))
+        buildOptionHistory()
         let yesterday = history.last
         output.tickerSnapshot = .object([
             ("ticker", .string(symbol)), ("todaysChange", .number(0)), ("todaysChangePerc", .number(0)),
@@ -621,6 +641,57 @@ struct UnderlyingGenerator {
                 ])
             ),
         ])
+    }
+}
+
+extension UnderlyingGenerator {
+    /// Daily bars for the contracts near the money (within 3 %): up to 20 sessions back (weeklies only since
+    /// they were listed, five weeks before expiry), valued on the underlying's daily bars, plus today's bar
+    /// from the stream's trades.
+    mutating func buildOptionHistory() {
+        var rng = random("option-history")
+        let spot = path[0]
+        for option in listed where abs(log(option.ticker.strike / spot)) <= 0.03 {
+            let listedSince = option.ticker.expiration.adding(days: -35)
+            var bars: [Bar] = []
+            for bar in history.suffix(20) {
+                let date = EasternTime.local(atUTC: bar.startMilliseconds).date
+                if !option.monthly, date < listedSince { continue }
+                let close = calendar.tradingDay(date)?.regularClose ?? bar.startMilliseconds
+                let years = max(Double(option.expiryClose - close) / (365 * 86_400_000), 1.0 / 365)
+                func value(_ underlying: Double) -> Double {
+                    let iv = volatility(strike: option.ticker.strike, spot: underlying, years: years)
+                    return BlackScholes.values(
+                        call: option.ticker.right == .call, spot: underlying, strike: option.ticker.strike,
+                        years: years,
+                        volatility: iv, rate: configuration.rate, dividendYield: profile.dividendYield
+                    ).price
+                }
+                let values = [value(bar.open), value(bar.high), value(bar.low), value(bar.close)].map(Self.cents)
+                let volume = (2_000 * option.weight * exp(0.5 * rng.normal())).rounded() + 1
+                bars.append(
+                    Bar(
+                        symbol: option.reference.ticker, timespan: .day, multiplier: 1,
+                        startMilliseconds: bar.startMilliseconds, open: values[0],
+                        high: max(values[0], values[3], values.max() ?? 0),
+                        low: min(values[0], values[3], values.min() ?? 0),
+                        close: values[3], volume: volume, vwap: Self.cents((values[1] + values[2] + values[3]) / 3),
+                        transactions: Int64((volume / 4).rounded(.up)), source: "synthetic"))
+            }
+            if let today = optionDayBars[option.reference.ticker] {
+                var rounded = today
+                rounded.vwap = (today.vwap * 10_000).rounded() / 10_000
+                bars.append(rounded)
+            }
+            guard let first = bars.first else { continue }
+            let from = EasternTime.local(atUTC: first.startMilliseconds).date
+            output.exchanges.append(
+                RESTExchange(
+                    atMilliseconds: start,
+                    path: "/v2/aggs/ticker/\(option.reference.ticker)/range/1/day/\(from)/\(day.date)",
+                    query: "adjusted=true&sort=asc&limit=50000",
+                    body: Self.aggregatesBody(option.reference.ticker, bars)))
+        }
     }
 }
 
