@@ -74,8 +74,15 @@ final class CompletionBox: @unchecked Sendable {
 }
 
 @Suite struct PluginABITests {
-    static let libraryPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent(".build/debug/libRecordedProvider.so").path
+    /// The plugin built next to the test binary (any configuration), else in the package's debug build folder.
+    static let libraryPath: String = {
+        let name = "libRecordedProvider.so"
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            name)
+        if FileManager.default.fileExists(atPath: beside.path) { return beside.path }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/\(name)").path
+    }()
 
     func load() throws -> UnsafePointer<mh_plugin> {
         let handle = try #require(
