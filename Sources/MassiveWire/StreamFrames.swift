@@ -227,86 +227,120 @@ public struct FrameDecoder: Sendable {
 
     /// Reads one member. Throws `FieldTypeError` (leaving the scanner before the value) when the value has the
     /// wrong JSON type, and `JSONError` when the text is not JSON at all.
+    /// Packs a short key into an integer (little-endian bytes) so members are matched with one comparison.
+    @inline(__always)
+    static func pack(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> UInt64 {
+        var code: UInt64 = 0
+        var shift: UInt64 = 0
+        for index in range {
+            code |= UInt64(bytes[index]) << shift
+            shift += 8
+        }
+        return code
+    }
+
+    // Member names packed by `pack` (little-endian bytes), as literals so the hot switch needs no lazy globals.
+    static let keyT: UInt64 = 0x74  // "t"
+    static let keyQ: UInt64 = 0x71  // "q"
+    static let keyX: UInt64 = 0x78  // "x"
+    static let keyP: UInt64 = 0x70  // "p"
+    static let keyS: UInt64 = 0x73  // "s"
+    static let keyV: UInt64 = 0x76  // "v"
+    static let keyO: UInt64 = 0x6F  // "o"
+    static let keyH: UInt64 = 0x68  // "h"
+    static let keyL: UInt64 = 0x6C  // "l"
+    static let keyE: UInt64 = 0x65  // "e"
+    static let keyN: UInt64 = 0x6E  // "n"
+    static let keyI: UInt64 = 0x69  // "i"
+    static let keyC: UInt64 = 0x63  // "c"
+    static let keyEv: UInt64 = 0x7665  // "ev"
+    static let keyBp: UInt64 = 0x7062  // "bp"
+    static let keyAp: UInt64 = 0x7061  // "ap"
+    static let keyBs: UInt64 = 0x7362  // "bs"
+    static let keyAs: UInt64 = 0x7361  // "as"
+    static let keyBx: UInt64 = 0x7862  // "bx"
+    static let keyAx: UInt64 = 0x7861  // "ax"
+    static let keyVw: UInt64 = 0x7776  // "vw"
+    static let keyStatus: UInt64 = 0x7375_7461_7473  // "status"
+    static let keyMessage: UInt64 = 0x65_6761_7373_656D  // "message"
+    static let evQ: UInt64 = 0x51  // "Q"
+    static let evT: UInt64 = 0x54  // "T"
+    static let evA: UInt64 = 0x41  // "A"
+    static let evAM: UInt64 = 0x4D41  // "AM"
+
+    private func typeError(_ key: Range<Int>, _ scanner: JSONScanner, _ expected: String) -> FieldTypeError {
+        FieldTypeError(message: "field \(name(key, scanner)) is not \(expected)")
+    }
+
+    @inline(__always)
+    private func number(_ key: Range<Int>, _ scanner: inout JSONScanner, _ isNumber: Bool) throws(any Error) -> Double {
+        guard isNumber else { throw typeError(key, scanner, "a number") }
+        return try scanner.scanNumber().double
+    }
+
+    @inline(__always)
+    private func integer(_ key: Range<Int>, _ scanner: inout JSONScanner, _ isNumber: Bool) throws(any Error) -> Int64 {
+        guard isNumber else { throw typeError(key, scanner, "a number") }
+        let start = scanner.position
+        guard let integer = try scanner.scanNumber().exactInteger else {
+            scanner.position = start
+            throw typeError(key, scanner, "an integer")
+        }
+        return integer
+    }
+
+    private func string(_ key: Range<Int>, _ scanner: inout JSONScanner, _ isString: Bool) throws(any Error) -> String {
+        guard isString else { throw typeError(key, scanner, "a string") }
+        return try scanner.readString()
+    }
+
+    /// Reads one member. Throws `FieldTypeError` (leaving the scanner before the value) when the value has the
+    /// wrong JSON type, and `JSONError` when the text is not JSON at all.
     private func read(_ key: Range<Int>, _ scanner: inout JSONScanner, _ f: inout Fields) throws(any Error) {
         let next = scanner.peek()
         let isNumber = next.map { $0 == 0x2D || ($0 >= 0x30 && $0 <= 0x39) } ?? false
         let isString = next == 0x22
-        func number() throws(any Error) -> Double {
-            guard isNumber else { throw FieldTypeError(message: "field \(name(key, scanner)) is not a number") }
-            return try scanner.readDouble()
-        }
-        func integer() throws(any Error) -> Int64 {
-            guard isNumber else { throw FieldTypeError(message: "field \(name(key, scanner)) is not a number") }
-            let start = scanner.position
-            guard let integer = try scanner.scanNumber().exactInteger else {
-                scanner.position = start
-                throw FieldTypeError(message: "field \(name(key, scanner)) is not an integer")
-            }
-            return integer
-        }
-        func string() throws(any Error) -> String {
-            guard isString else { throw FieldTypeError(message: "field \(name(key, scanner)) is not a string") }
-            return try scanner.readString()
-        }
-        switch key.count {
-        case 1:
-            switch scanner.bytes[key.lowerBound] {
-            case UInt8(ascii: "t"): f.t = try integer()
-            case UInt8(ascii: "q"): f.q = try integer()
-            case UInt8(ascii: "x"): f.x = try integer()
-            case UInt8(ascii: "p"): f.p = try number()
-            case UInt8(ascii: "s"): f.s = try number()
-            case UInt8(ascii: "v"): f.v = try number()
-            case UInt8(ascii: "o"): f.o = try number()
-            case UInt8(ascii: "h"): f.h = try number()
-            case UInt8(ascii: "l"): f.l = try number()
-            case UInt8(ascii: "e"): f.e = try integer()
-            case UInt8(ascii: "n"): f.n = try integer()
-            case UInt8(ascii: "i"):
-                if isString { f.tradeID = try scanner.readString() } else { try scanner.skipValue() }
-            case UInt8(ascii: "c"):
-                if next == 0x5B {
-                    try readConditions(&scanner, &f)
-                } else {
-                    f.cNumber = try number()
-                }
-            default: try scanner.skipValue()
-            }
-        case 2:
-            if scanner.equals(key, "ev") {
-                guard isString else { throw FieldTypeError(message: "field ev is not a string") }
-                let (range, _) = try scanner.readStringRange()
-                f.ev =
-                    scanner.equals(range, "Q")
-                    ? .quote
-                    : scanner.equals(range, "T")
-                        ? .trade
-                        : scanner.equals(range, "A")
-                            ? .second
-                            : scanner.equals(range, "AM") ? .minute : scanner.equals(range, "status") ? .status : .other
-            } else if scanner.equals(key, "bp") {
-                f.bidPrice = try number()
-            } else if scanner.equals(key, "ap") {
-                f.askPrice = try number()
-            } else if scanner.equals(key, "bs") {
-                f.bidSize = try number()
-            } else if scanner.equals(key, "as") {
-                f.askSize = try number()
-            } else if scanner.equals(key, "bx") {
-                f.bidExchange = try integer()
-            } else if scanner.equals(key, "ax") {
-                f.askExchange = try integer()
-            } else if scanner.equals(key, "vw") {
-                f.vw = try number()
+        let code = Self.pack(scanner.bytes, key)
+        switch code {
+        case Self.keyT: f.t = try integer(key, &scanner, isNumber)
+        case Self.keyQ: f.q = try integer(key, &scanner, isNumber)
+        case Self.keyBp: f.bidPrice = try number(key, &scanner, isNumber)
+        case Self.keyAp: f.askPrice = try number(key, &scanner, isNumber)
+        case Self.keyBs: f.bidSize = try number(key, &scanner, isNumber)
+        case Self.keyAs: f.askSize = try number(key, &scanner, isNumber)
+        case Self.keyBx: f.bidExchange = try integer(key, &scanner, isNumber)
+        case Self.keyAx: f.askExchange = try integer(key, &scanner, isNumber)
+        case Self.keyX: f.x = try integer(key, &scanner, isNumber)
+        case Self.keyP: f.p = try number(key, &scanner, isNumber)
+        case Self.keyS: f.s = try number(key, &scanner, isNumber)
+        case Self.keyV: f.v = try number(key, &scanner, isNumber)
+        case Self.keyO: f.o = try number(key, &scanner, isNumber)
+        case Self.keyH: f.h = try number(key, &scanner, isNumber)
+        case Self.keyL: f.l = try number(key, &scanner, isNumber)
+        case Self.keyE: f.e = try integer(key, &scanner, isNumber)
+        case Self.keyN: f.n = try integer(key, &scanner, isNumber)
+        case Self.keyVw: f.vw = try number(key, &scanner, isNumber)
+        case Self.keyI:
+            if isString { f.tradeID = try scanner.readString() } else { try scanner.skipValue() }
+        case Self.keyC:
+            if next == 0x5B {
+                try readConditions(&scanner, &f)
             } else {
-                try scanner.skipValue()
+                f.cNumber = try number(key, &scanner, isNumber)
             }
-        case 3:
-            if scanner.equals(key, "sym") { f.symbol = try string() } else { try scanner.skipValue() }
-        case 6:
-            if scanner.equals(key, "status") { f.status = try string() } else { try scanner.skipValue() }
-        case 7:
-            if scanner.equals(key, "message") { f.message = try string() } else { try scanner.skipValue() }
+        case Self.keyEv:
+            guard isString else { throw typeError(key, scanner, "a string") }
+            let (range, _) = try scanner.readStringRange()
+            switch Self.pack(scanner.bytes, range.count <= 8 ? range : range.lowerBound..<range.lowerBound) {
+            case Self.evQ: f.ev = .quote
+            case Self.evT: f.ev = .trade
+            case Self.evA: f.ev = .second
+            case Self.evAM: f.ev = .minute
+            case Self.keyStatus: f.ev = .status
+            default: f.ev = .other
+            }
+        case Self.keyStatus: f.status = try string(key, &scanner, isString)
+        case Self.keyMessage: f.message = try string(key, &scanner, isString)
         default: try scanner.skipValue()
         }
     }

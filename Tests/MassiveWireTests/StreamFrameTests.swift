@@ -194,3 +194,22 @@ import Testing
         #expect(issues.isEmpty && slots == [0, 1, 0, -1] && table.symbols == ["AAPL", "MSFT"])
     }
 }
+
+@Suite struct FrameKeyMatchingTests {
+    @Test func lookalikeMembersAreIgnored() throws {
+        let frame =
+            #"[{"ev":"T","tt":9,"pp":9,"symbol":"X","sym":"SPY","sy":"Z","p":1.5,"s":2,"ss":7,"t":3,"longer_than_eight":"x","q":4,"x":5}]"#
+        let (events, issues) = FrameDecoder().decode(frame)
+        #expect(issues.isEmpty)
+        #expect(
+            events == [
+                .trade(
+                    Trade(symbol: "SPY", timestampNanoseconds: 3_000_000, price: 1.5, size: 2, exchange: 5, sequence: 4)
+                )
+            ])
+        let (unknown, none) = FrameDecoder().decode(#"[{"ev":"QQ","sym":"SPY"},{"ev":"statusx","sym":"SPY"}]"#)
+        #expect(unknown.isEmpty && none.isEmpty)
+        let (_, wrongType) = FrameDecoder().decode(#"[{"ev":5,"sym":"SPY"}]"#)
+        #expect(wrongType.first?.message == "field ev is not a string")
+    }
+}
