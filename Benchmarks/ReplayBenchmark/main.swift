@@ -11,7 +11,8 @@ import Synchronization
 // Measures as-fast-as-possible replay: vendor frame decoding plus dispatch to a sink, on one core.
 //
 //   swift run -c release ReplayBenchmark [--underlyings SPY,QQQ,AAPL] [--date 2025-12-08] [--window 09:30-16:00]
-//                                        [--records] [--file recording.jsonl]
+//                                        [--records] [--file recording.jsonl] [--subscribe SPY,QQQ] [--sample]
+//                                        [--decode-rounds N] [--replay-rounds N]
 //
 // Times are the benchmark thread's CPU time (one core), so other work on the machine does not distort them.
 // --records also converts every delivered batch into borrowed C records (what the plugin's sink bridge does).
@@ -169,6 +170,8 @@ print(
 
 var configuration = ReplayConfiguration()
 configuration.speed = 0
+// Default: every symbol on every channel (the most dispatch work); --subscribe SPY,QQQ narrows it.
+let subscribed = option("--subscribe").map { $0.split(separator: ",").map(String.init) } ?? recording.header.symbols
 var replayTime = Double.infinity
 var delivered = 0
 let replayRounds = Int(option("--replay-rounds") ?? "3") ?? 3
@@ -178,7 +181,7 @@ for _ in 0..<replayRounds {
     let engine = ReplayEngine(
         recording: recording, configuration: configuration, scheduler: scheduler, sink: sink,
         logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
-    try engine.subscribe(recording.header.symbols, channels: .all)
+    try engine.subscribe(subscribed, channels: .all)
     replayTime = min(
         replayTime,
         seconds {
@@ -189,6 +192,6 @@ for _ in 0..<replayRounds {
     delivered = counts.quotes + counts.trades + counts.bars
 }
 print(
-    "replay, all symbols subscribed (decode + filter + stream state + dispatch\(withRecords ? " + C records" : ""), best of \(replayRounds)): "
+    "replay, \(subscribed.count) symbols subscribed (decode + filter + stream state + dispatch\(withRecords ? " + C records" : ""), best of \(replayRounds)): "
         + "\(frames.count) frames, \(delivered) events delivered in \(String(format: "%.3f", replayTime)) s -> "
         + "\(Int(Double(frames.count) / replayTime)) frames/s, \(Int(Double(delivered) / replayTime)) events/s")
