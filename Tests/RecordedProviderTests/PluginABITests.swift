@@ -1,6 +1,7 @@
 import Foundation
 import PluginAPI
 import PluginKit
+import Recording
 import Synchronization
 import Testing
 
@@ -189,5 +190,59 @@ final class CompletionBox: @unchecked Sendable {
         host.scheduler.runUntilIdle()
         #expect(host.quotes.withLock { $0.count } == before)
         vtable.destroy!(instance)
+    }
+
+    @Test func fileSourceWithASideFaultScript() throws {
+        let vtable = try load().pointee.vtable.assumingMemoryBound(to: mh_provider_vtable.self).pointee
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("abi-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let recordingPath = directory.appendingPathComponent("session.jsonl.gz").path
+        let writer = try RecordingWriter(path: recordingPath, header: try SampleRecording.recording().header)
+        for entry in try SampleRecording.recording().entries {
+            switch entry {
+            case .frame(let at, let feed, let bytes): writer.appendFrame(atMilliseconds: at, feed: feed, frame: bytes)
+            case .rest(let exchange): writer.append(exchange)
+            case .fault(let fault): writer.append(fault)
+            }
+        }
+        try writer.close()
+        let faultsPath = directory.appendingPathComponent("faults.json").path
+        try Data(#"{"version":1,"faults":[{"kind":"rest-429","atMs":0,"durationMs":60000,"retryAfterMs":2500}]}"#.utf8)
+            .write(to: URL(fileURLWithPath: faultsPath))
+        let host = FakeHost()
+        let error = ErrorBuffer()
+        var instance: UnsafeMutableRawPointer?
+        let config =
+            #"{"source":"file","path":"\#(recordingPath)","faults":"\#(faultsPath)","timeShift":"none","speed":0}"#
+        let created = withMHString(config) { vtable.create!(host.api, $0, host.sink, &instance, error.errbuf) }
+        #expect(created == mh_status(MH_OK), "\(error.message)")
+        #expect(vtable.start!(instance, error.errbuf) == mh_status(MH_OK))
+        let box = CompletionBox()
+        let context = Unmanaged.passRetained(box).toOpaque()
+        var request = mh_request()
+        request.struct_size = UInt32(MemoryLayout<mh_request>.stride)
+        request.kind = mh_request_kind(MH_REQUEST_MARKET_STATUS)
+        let status = vtable.request!(
+            instance, &request,
+            { ctx, result in
+                let box = Unmanaged<CompletionBox>.fromOpaque(ctx!).takeRetainedValue()
+                box.result.withLock { $0 = OperationResult(result) }
+            }, context)
+        #expect(status == mh_status(MH_OK))
+        let result = try #require(box.result.withLock { $0 })
+        #expect(result.status == mh_status(MH_RATE_LIMITED) && result.retryAfterMilliseconds == 2_500)
+        // Unknown request kinds are refused synchronously, without a completion.
+        request.kind = 77
+        #expect(vtable.request!(instance, &request, { _, _ in }, nil) == mh_status(MH_UNSUPPORTED))
+        vtable.stop!(instance)
+        vtable.stop!(instance)
+        vtable.destroy!(instance)
+        // A fault script that is not valid is a configuration error naming the file.
+        try Data("{".utf8).write(to: URL(fileURLWithPath: faultsPath))
+        error.clear()
+        var other: UnsafeMutableRawPointer?
+        let refused = withMHString(config) { vtable.create!(host.api, $0, host.sink, &other, error.errbuf) }
+        #expect(refused == mh_status(MH_INVALID) && error.message.contains("faults.json"))
     }
 }
