@@ -109,6 +109,7 @@ import Testing
         #expect(cancelled.withLock { $0 } == nil)
         engine.stop()
         #expect(cancelled.withLock { $0?.status } == mh_status(MH_CANCELLED))
+        #expect(sink.states.withLock { $0.suffix(2).map(\.kind) } == [.stopped, .stopped])
         let lines = sink.lines.withLock { $0.count }
         scheduler.runUntilIdle()
         #expect(sink.lines.withLock { $0.count } == lines)

@@ -240,20 +240,28 @@ public final class ReplayEngine: Sendable {
         }
     }
 
-    /// Stops for good: no sink or completion call happens after this returns; pending look-ups are cancelled.
+    /// Stops for good: reports the feeds stopped, cancels pending look-ups, and makes no sink or completion
+    /// call after it returns.
     public func stop() {
-        let pending = state.withLock { state -> [@Sendable (OperationResult) -> Void] in
-            guard state.phase != .stopped else { return [] }
+        let (pending, wasStarted) = state.withLock { state -> ([@Sendable (OperationResult) -> Void], Bool) in
+            guard state.phase != .stopped else { return ([], false) }
+            let wasStarted = state.phase != .created
             state.phase = .stopped
             state.generation &+= 1
             let pending = Array(state.pending.values)
             state.pending = [:]
-            return pending
+            return (pending, wasStarted)
         }
-        _ = stopped.setOnce()
-        // Wait for a batch in flight to finish, unless stop is called from inside one of its sink callbacks
-        // (the batch then checks `stopped` before each further call).
-        if dispatchingThread.load(ordering: .acquiring) != Self.currentThread() { dispatchLock.withLock { _ in } }
+        // Waits for a batch in flight, unless stop is called from inside one of its sink callbacks (the batch
+        // then checks `stopped` before each further call).
+        withDispatch {
+            if wasStarted, !stopped.isSet {
+                for feed in feeds {
+                    sink.state(StreamStateEvent(kind: .stopped, feed: feed, reason: "stopped on request"))
+                }
+            }
+            _ = stopped.setOnce()
+        }
         for complete in pending { complete(OperationResult(error: .cancelled("the replay provider is stopping"))) }
     }
 
