@@ -424,6 +424,7 @@ public struct JSONScanner {
     }
 
     /// Reads `null` if it is next; returns whether it did.
+    @inline(__always)
     public mutating func consumeNull() -> Bool {
         guard peek() == 0x6E, position + 4 <= bytes.count, bytes[position + 1] == 0x75, bytes[position + 2] == 0x6C,
             bytes[position + 3] == 0x6C

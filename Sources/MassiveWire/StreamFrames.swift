@@ -60,7 +60,10 @@ public struct FrameIssue: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// Vendor option tickers start with this prefix; everything else on the stream is treated as a stock.
 @inline(__always)
-func isOptionSymbol(_ symbol: String) -> Bool { symbol.utf8.starts(with: "O:".utf8) }
+func isOptionSymbol(_ symbol: String) -> Bool {
+    var iterator = symbol.utf8.makeIterator()
+    return iterator.next() == UInt8(ascii: "O") && iterator.next() == UInt8(ascii: ":")
+}
 
 /// Decodes Massive WebSocket frames: a JSON array of event objects (`Q`, `T`, `A`, `AM`, `status`).
 ///
@@ -149,6 +152,8 @@ public struct FrameDecoder: Sendable {
     private struct Fields {
         var ev: Kind?
         var symbol: String?
+        /// Whether `symbol` is an option ticker (`O:` prefix), noted while its bytes are at hand.
+        var isOption = false
         var bidExchange: Int64?
         var askExchange: Int64?
         var bidPrice: Double?
@@ -204,6 +209,9 @@ public struct FrameDecoder: Sendable {
                         slot = symbols.intern(UnsafeBufferPointer(rebasing: scanner.bytes[range]))
                     }
                     f.symbol = symbols.symbols[slot]
+                    f.isOption =
+                        range.count > 2 && scanner.bytes[range.lowerBound] == UInt8(ascii: "O")
+                        && scanner.bytes[range.lowerBound + 1] == UInt8(ascii: ":")
                     continue
                 }
                 do {
@@ -372,7 +380,7 @@ public struct FrameDecoder: Sendable {
             guard let t = f.t, let bid = f.bidPrice, let ask = f.askPrice else {
                 return .failure("quote \(symbol) lacks t, bp or ap")
             }
-            let lot: Double = isOptionSymbol(symbol) ? 1 : 100
+            let lot: Double = f.isOption || isOptionSymbol(symbol) ? 1 : 100
             var flags: UInt32 = 0
             if bid > ask, ask > 0 { flags |= UInt32(MH_QUOTE_CROSSED) }
             if bid == ask, bid > 0 { flags |= UInt32(MH_QUOTE_LOCKED) }
