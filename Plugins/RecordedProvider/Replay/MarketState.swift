@@ -1,53 +1,19 @@
 import MassiveWire
 import PluginKit
 
-/// A bounded newest-last buffer.
-struct Ring<Element: Sendable>: Sendable {
-    private var storage: [Element] = []
-    private var head = 0
-    let capacity: Int
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    mutating func append(_ element: Element) {
-        if storage.count < capacity {
-            storage.append(element)
-        } else {
-            storage[head] = element
-            head = (head + 1) % capacity
-        }
-    }
-
-    /// Newest first.
-    var newestFirst: [Element] {
-        var out: [Element] = []
-        out.reserveCapacity(storage.count)
-        for index in 0..<storage.count {
-            out.append(storage[(head + storage.count - 1 - index) % storage.count])
-        }
-        return out
-    }
-}
-
 /// What the stream has shown for one symbol, and which channels of it are subscribed.
 struct SymbolState: Sendable {
-    static let recentCapacity = 256
-
     var lastQuote: Quote?
     var lastTrade: Trade?
-    var recentQuotes = Ring<Quote>(capacity: SymbolState.recentCapacity)
-    var recentTrades = Ring<Trade>(capacity: SymbolState.recentCapacity)
     var dayVolume = 0.0
     var wanted: Channels = []
 
     mutating func record(_ quote: Quote) {
         lastQuote = quote
-        recentQuotes.append(quote)
     }
 
     mutating func record(_ trade: Trade) {
         lastTrade = trade
-        recentTrades.append(trade)
         dayVolume += trade.size
     }
 
@@ -58,7 +24,8 @@ struct SymbolState: Sendable {
 }
 
 /// Per-symbol stream state, indexed by a small integer slot so the hot path hashes each symbol once per event.
-/// It answers quote, trade and snapshot look-ups so REST answers agree with the stream at the replay position.
+/// It answers last-trade and snapshot look-ups so REST answers agree with the stream at the replay position;
+/// it keeps no tick history (recent quotes and trades are found by reading the replayed frames backwards).
 struct MarketState: Sendable {
     /// Symbol slots; `symbols` has one entry per interned symbol.
     var table = SymbolTable()
@@ -98,12 +65,4 @@ struct MarketState: Sendable {
     func lastQuote(_ symbol: String) -> Quote? { state(symbol)?.lastQuote }
     func lastTrade(_ symbol: String) -> Trade? { state(symbol)?.lastTrade }
     func dayVolume(_ symbol: String) -> Double? { state(symbol).flatMap { $0.lastTrade == nil ? nil : $0.dayVolume } }
-    func recentQuotes(_ symbol: String) -> [Quote]? {
-        guard let state = state(symbol), state.lastQuote != nil else { return nil }
-        return state.recentQuotes.newestFirst
-    }
-    func recentTrades(_ symbol: String) -> [Trade]? {
-        guard let state = state(symbol), state.lastTrade != nil else { return nil }
-        return state.recentTrades.newestFirst
-    }
 }

@@ -37,10 +37,10 @@ extension ReplayEngine {
         _ request: LookupRequest, _ complete: @escaping @Sendable (OperationResult) -> Void
     ) throws(PluginError) {
         guard (1...10).contains(request.kind) else { throw .unsupported("unknown request kind \(request.kind)") }
-        let snapshot = state.withLock { state -> (Int64, TimeShift)? in
-            state.phase == .stopped ? nil : (state.position, state.shift)
+        let snapshot = state.withLock { state -> (Int64, TimeShift, Int)? in
+            state.phase == .stopped ? nil : (state.position, state.shift, state.nextStep)
         }
-        guard let (position, shift) = snapshot else { throw .cancelled("the replay provider is stopped") }
+        guard let (position, shift, nextStep) = snapshot else { throw .cancelled("the replay provider is stopped") }
         var latency: Int64 = 0
         var result: OperationResult?
         for fault in faults.faults where fault.covers(position) {
@@ -63,7 +63,7 @@ extension ReplayEngine {
             default: break
             }
         }
-        let answer = result ?? answer(request, position: position, shift: shift)
+        let answer = result ?? answer(request, position: position, shift: shift, nextStep: nextStep)
         guard latency > 0 else {
             complete(answer)
             return
@@ -81,7 +81,7 @@ extension ReplayEngine {
         if !scheduled, let pending = state.withLock({ $0.pending.removeValue(forKey: id) }) { pending(answer) }
     }
 
-    func answer(_ request: LookupRequest, position: Int64, shift: TimeShift) -> OperationResult {
+    func answer(_ request: LookupRequest, position: Int64, shift: TimeShift, nextStep: Int) -> OperationResult {
         let now = header.clockOrigin + position + shift.sessionMilliseconds
         do {
             switch Int(request.kind) {
@@ -90,8 +90,8 @@ extension ReplayEngine {
             case Int(MH_REQUEST_CONTRACT_SNAPSHOT): return try contract(request, shift: shift)
             case Int(MH_REQUEST_CONTRACTS): return try contracts(request, expirationsOnly: false)
             case Int(MH_REQUEST_EXPIRATIONS): return try contracts(request, expirationsOnly: true)
-            case Int(MH_REQUEST_QUOTES): return try quotes(request, shift: shift)
-            case Int(MH_REQUEST_TRADES): return try trades(request, shift: shift)
+            case Int(MH_REQUEST_QUOTES): return try quotes(request, shift: shift, nextStep: nextStep)
+            case Int(MH_REQUEST_TRADES): return try trades(request, shift: shift, nextStep: nextStep)
             case Int(MH_REQUEST_LAST_TRADE): return try lastTrade(request, shift: shift)
             case Int(MH_REQUEST_MARKET_STATUS): return marketStatus(now: now, position: position)
             case Int(MH_REQUEST_TICKER_SNAPSHOTS): return try tickerSnapshots(request, shift: shift)
@@ -303,36 +303,99 @@ extension ReplayEngine {
         return true
     }
 
-    private func quotes(_ request: LookupRequest, shift: TimeShift) throws(PluginError) -> OperationResult {
-        let streamed = market.withLock { $0.recentQuotes(request.ticker) }
-        var quotes =
-            streamed
-            ?? (data.quotes[request.ticker] ?? []).map {
+    /// The quotes or trades of `request.ticker` the stream has delivered so far in this pass, newest first and
+    /// inside the request's window: found by decoding the replayed frames backwards from the replay position
+    /// (frames that do not mention the symbol are skipped unread), so the hot path keeps no tick history.
+    func recentTicks(
+        _ request: LookupRequest, quotes wantQuotes: Bool, limit: Int, shift: TimeShift, nextStep: Int
+    ) -> (quotes: [Quote], trades: [Trade]) {
+        let decoder = FrameDecoder(shiftMilliseconds: shift.sessionMilliseconds, source: "recorded")
+        // The quoted symbol: selective, and indifferent to how the vendor spaced its JSON.
+        let needle = Array("\"\(request.ticker)\"".utf8)
+        let origin = header.clockOrigin + shift.sessionMilliseconds
+        var quotes: [Quote] = []
+        var trades: [Trade] = []
+        var index = min(nextStep, steps.count) - 1
+        var scanned = 0
+        while index >= 0, quotes.count + trades.count < limit, scanned < Self.tickScanLimit {
+            defer {
+                index -= 1
+                scanned += 1
+            }
+            guard case .frame(let frameIndex) = steps[index].kind else { continue }
+            let frame = frames[frameIndex]
+            // Frames arrive after their events: once well before the window, nothing older can match.
+            if request.fromMilliseconds != 0, origin + frame.offset < request.fromMilliseconds - 60_000 { break }
+            guard Self.contains(frame.bytes, needle) else { continue }
+            var found: [StreamEvent] = []
+            _ = frame.bytes.withUnsafeBufferPointer { bytes in
+                decoder.decode(bytes) { event in if event.symbol == request.ticker { found.append(event) } }
+            }
+            for event in found.reversed() {
+                switch event {
+                case .quote(let quote) where wantQuotes && inWindow(quote.timestampNanoseconds, request):
+                    quotes.append(quote)
+                case .trade(let trade) where !wantQuotes && inWindow(trade.timestampNanoseconds, request):
+                    trades.append(trade)
+                default: break
+                }
+            }
+        }
+        return (Array(quotes.prefix(limit)), Array(trades.prefix(limit)))
+    }
+
+    /// How many replayed frames a tick look-up reads back at most.
+    static let tickScanLimit = 2_000_000
+
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard let first = needle.first, haystack.count >= needle.count else { return false }
+        var start = 0
+        let last = haystack.count - needle.count
+        while start <= last {
+            if haystack[start] == first {
+                var offset = 1
+                while offset < needle.count, haystack[start + offset] == needle[offset] { offset += 1 }
+                if offset == needle.count { return true }
+            }
+            start += 1
+        }
+        return false
+    }
+
+    private func quotes(
+        _ request: LookupRequest, shift: TimeShift, nextStep: Int
+    ) throws(PluginError) -> OperationResult {
+        let limit = Int(request.limit == 0 ? 100 : request.limit)
+        var quotes = recentTicks(request, quotes: true, limit: limit, shift: shift, nextStep: nextStep).quotes
+        if quotes.isEmpty, let recorded = data.quotes[request.ticker] {
+            quotes = recorded.map {
                 var quote = $0
                 quote.timestampNanoseconds =
                     shift.map(milliseconds: quote.timestampNanoseconds / 1_000_000) * 1_000_000
                     + quote.timestampNanoseconds % 1_000_000
                 return quote
-            }
+            }.filter { inWindow($0.timestampNanoseconds, request) }
+        }
         if quotes.isEmpty, !isKnown(request.ticker) { throw notFound(request.ticker) }
-        quotes = quotes.filter { inWindow($0.timestampNanoseconds, request) }
-        return OperationResult(quotes: Array(quotes.prefix(Int(request.limit == 0 ? 100 : request.limit))))
+        return OperationResult(quotes: Array(quotes.prefix(limit)))
     }
 
-    private func trades(_ request: LookupRequest, shift: TimeShift) throws(PluginError) -> OperationResult {
-        let streamed = market.withLock { $0.recentTrades(request.ticker) }
-        var trades =
-            streamed
-            ?? (data.trades[request.ticker] ?? []).map {
+    private func trades(
+        _ request: LookupRequest, shift: TimeShift, nextStep: Int
+    ) throws(PluginError) -> OperationResult {
+        let limit = Int(request.limit == 0 ? 100 : request.limit)
+        var trades = recentTicks(request, quotes: false, limit: limit, shift: shift, nextStep: nextStep).trades
+        if trades.isEmpty, let recorded = data.trades[request.ticker] {
+            trades = recorded.map {
                 var trade = $0
                 trade.timestampNanoseconds =
                     shift.map(milliseconds: trade.timestampNanoseconds / 1_000_000) * 1_000_000
                     + trade.timestampNanoseconds % 1_000_000
                 return trade
-            }
+            }.filter { inWindow($0.timestampNanoseconds, request) }
+        }
         if trades.isEmpty, !isKnown(request.ticker) { throw notFound(request.ticker) }
-        trades = trades.filter { inWindow($0.timestampNanoseconds, request) }
-        return OperationResult(trades: Array(trades.prefix(Int(request.limit == 0 ? 100 : request.limit))))
+        return OperationResult(trades: Array(trades.prefix(limit)))
     }
 
     private func lastTrade(_ request: LookupRequest, shift: TimeShift) throws(PluginError) -> OperationResult {
