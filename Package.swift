@@ -22,6 +22,8 @@ let package = Package(
         .library(name: "PluginConformance", targets: ["PluginConformance"]),
         .library(name: "MemoryCache", type: .dynamic, targets: ["MemoryCache"]),
         .library(name: "EmbeddedCache", type: .dynamic, targets: ["EmbeddedCache"]),
+        .library(name: "MarketCalendar", targets: ["MarketCalendar"]),
+        .library(name: "RecordedProvider", type: .dynamic, targets: ["RecordedProvider"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -78,6 +80,8 @@ let package = Package(
             name: "MarketHubCLI",
             dependencies: [
                 "Host",
+                "MarketCalendar",
+                "MarketSynth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -93,7 +97,53 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // America/New_York session calendar (pure; shared by the host's chart pipeline and replay).
+        .target(name: "MarketCalendar", swiftSettings: swiftSettings),
+
+        // The vendor's wire formats: WebSocket frames, REST bodies, OCC tickers (pure; no I/O).
+        .target(
+            name: "MassiveWire",
+            dependencies: ["MarketCalendar", "PluginAPI", "PluginKit"],
+            swiftSettings: swiftSettings
+        ),
+
         // Plugins.
+
+        // The system zlib, for gzip-compressed recordings.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+
+        // RecordedProvider: the recording format, the synthetic session generator and the replay plugin.
+        .target(
+            name: "Recording",
+            dependencies: ["MassiveWire", "PluginKit", "CZlib"],
+            path: "Plugins/RecordedProvider/Recording",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MarketSynth",
+            dependencies: ["Recording", "MassiveWire", "MarketCalendar", "PluginKit"],
+            path: "Plugins/RecordedProvider/Synth",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ReplayEngine",
+            dependencies: [
+                "Recording", "MassiveWire", "MarketCalendar", "PluginAPI", "PluginKit",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Plugins/RecordedProvider/Replay",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "RecordedProvider",
+            dependencies: [
+                "ReplayEngine", "MarketSynth", "Recording", "MassiveWire", "MarketCalendar", "PluginAPI", "PluginKit",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Plugins/RecordedProvider/Plugin",
+            swiftSettings: swiftSettings,
+            linkerSettings: pluginLinkerSettings
+        ),
         .target(
             name: "MemoryCache",
             dependencies: ["PluginAPI", "PluginKit"],
@@ -116,6 +166,32 @@ let package = Package(
             linkerSettings: pluginLinkerSettings
         ),
 
+        // Prints as-fast-as-possible replay throughput: `swift run -c release ReplayBenchmark`.
+        .executableTarget(
+            name: "ReplayBenchmark",
+            dependencies: [
+                "ReplayEngine", "MarketSynth", "Recording", "MassiveWire", "MarketCalendar", "PluginKit",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/ReplayBenchmark",
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(name: "MarketCalendarTests", dependencies: ["MarketCalendar"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MassiveWireTests",
+            dependencies: ["MassiveWire", "MarketCalendar", "PluginKit"],
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RecordedProviderTests",
+            dependencies: [
+                "Recording", "ReplayEngine", "MarketSynth", "MassiveWire", "MarketCalendar", "PluginAPI", "PluginKit",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "HostTests",
             dependencies: [

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-test-deps.sh
+scripts/install-deps.sh
 
 echo "== build"
 build_log=$(mktemp)
@@ -24,7 +24,7 @@ if grep -E "^${root}/(Sources|Plugins|Tests|Examples|Benchmarks)/.*: warning:" "
 fi
 
 echo "== format"
-swift format lint --strict --recursive Package.swift Sources Plugins Tests
+swift format lint --strict --recursive Package.swift Sources Plugins Tests Benchmarks
 
 echo "== swift test"
 swift test 2>&1 | tee "$build_log"

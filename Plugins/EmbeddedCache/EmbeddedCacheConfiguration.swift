@@ -28,22 +28,22 @@ struct EmbeddedCacheConfiguration: Sendable {
             throw .invalid("unknown key '\(unknown)'; known keys: \(known.joined(separator: ", "))")
         }
         if let value = object["path"] {
-            guard let path = value.stringValue, !path.isEmpty else { throw .invalid("path must be a non-empty string") }
+            guard let path = value.string, !path.isEmpty else { throw .invalid("path must be a non-empty string") }
             self.path = path
         }
         if let value = object["chainTtlMs"] {
-            guard let ttl = value.int64Value, ttl > 0 else { throw .invalid("chainTtlMs must be a positive integer") }
+            guard let ttl = value.int64, ttl > 0 else { throw .invalid("chainTtlMs must be a positive integer") }
             chainTimeToLiveMilliseconds = ttl
         }
         if let value = object["synchronous"] {
-            switch value.stringValue {
+            switch value.string {
             case "normal": synchronousFull = false
             case "full": synchronousFull = true
             default: throw .invalid("synchronous must be \"normal\" or \"full\"")
             }
         }
         if let value = object["busyTimeoutMs"] {
-            guard let timeout = value.int64Value, timeout >= 0 else {
+            guard let timeout = value.int64, timeout >= 0 else {
                 throw .invalid("busyTimeoutMs must be a non-negative integer")
             }
             busyTimeoutMilliseconds = timeout

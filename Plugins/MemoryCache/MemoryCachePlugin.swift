@@ -35,7 +35,7 @@ final class MemoryCache: Sendable {
         guard case .object(let members) = object else { throw .invalid("configuration must be an object") }
         func positive(_ key: String) throws(PluginError) -> Int? {
             guard let value = object[key] else { return nil }
-            guard let number = value.int64Value, number > 0 else { throw .invalid("\(key) must be a positive integer") }
+            guard let number = value.int64, number > 0 else { throw .invalid("\(key) must be a positive integer") }
             return Int(number)
         }
         let known = ["maxBars", "maxChains", "maxLastQuotes", "maxSelections", "chainTtlMs", "maxDocumentBytes"]

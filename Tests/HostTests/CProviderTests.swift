@@ -31,7 +31,7 @@ struct CProviderTests {
             sourcePath: "test.yaml",
             provider: .init(
                 plugin: try TestSupport.buildCProvider(in: directory),
-                config: .object([("intervalMs", .int(intervalMs))]),
+                config: .object([("intervalMs", .integer(intervalMs))]),
                 keyPath: "provider"
             ),
             cache: .init(plugin: try TestSupport.builtPlugin("MemoryCache"), keyPath: "cache"),

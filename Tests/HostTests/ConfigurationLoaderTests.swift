@@ -35,14 +35,14 @@ struct ConfigurationLoaderTests {
         #expect(
             configuration.provider.config
                 == .object([
-                    ("source", .string("synthetic")), ("speed", .double(2.5)), ("loop", .bool(true)),
+                    ("source", .string("synthetic")), ("speed", .number(2.5)), ("loop", .bool(true)),
                     ("underlyings", .array([.string("SPY"), .string("QQQ")])),
                 ])
         )
         #expect(configuration.cache.plugin == "MemoryCache")
         #expect(configuration.transports.count == 1)
         #expect(configuration.transports[0].keyPath == "transports[0]")
-        #expect(configuration.transports[0].config["port"] == .int(8080))
+        #expect(configuration.transports[0].config["port"] == .integer(8080))
         #expect(configuration.transports[0].config["token"] == .string("dev-token"))
         #expect(configuration.host.logLevel == .debug)
         #expect(configuration.host.requestTimeoutMilliseconds == 5000)
@@ -64,7 +64,7 @@ struct ConfigurationLoaderTests {
         let configuration = try ConfigurationLoader(environment: ["KEY": "secret", "PORT": "9001"]).parse(
             text, sourcePath: "c.yaml")
         #expect(configuration.provider.config["apiKey"] == .string("secret"))
-        #expect(configuration.provider.config["port"] == .int(9001))
+        #expect(configuration.provider.config["port"] == .integer(9001))
         #expect(configuration.provider.config["url"] == .string("ws://localhost:1"))
     }
 

@@ -27,7 +27,7 @@ struct MemoryCacheConformanceTests {
             path: try TestSupport.builtPlugin("MemoryCache"), plugin: "MemoryCache", expectedKind: .cache)
         let metrics = MetricsRegistry()
         let cache = try CachePlugin(
-            plugin: plugin, config: .object([("maxBars", .int(100))]), slot: "cache", clock: clock,
+            plugin: plugin, config: .object([("maxBars", .integer(100))]), slot: "cache", clock: clock,
             logger: Logger(label: "test"), metrics: metrics
         )
         try await cache.startAsync()
@@ -57,8 +57,8 @@ struct MemoryCacheConformanceTests {
         let plugin = try PluginLoader.load(
             path: try TestSupport.builtPlugin("MemoryCache"), plugin: "MemoryCache", expectedKind: .cache)
         for (config, fragment) in [
-            (JSONValue.object([("maxBar", .int(5))]), "unknown key 'maxBar'"),
-            (.object([("maxBars", .int(0))]), "maxBars must be a positive integer"),
+            (JSONValue.object([("maxBar", .integer(5))]), "unknown key 'maxBar'"),
+            (.object([("maxBars", .integer(0))]), "maxBars must be a positive integer"),
             (.object([("chainTtlMs", .string("1d"))]), "chainTtlMs must be a positive integer"),
         ] {
             let error = #expect(throws: PluginLoadError.self) {

@@ -121,7 +121,7 @@ struct PluginLoaderTests {
         let configuration = HostConfiguration(
             sourcePath: "test.yaml",
             provider: .init(
-                plugin: try TestSupport.buildCProvider(in: directory), config: .object([("intervalMs", .int(-5))]),
+                plugin: try TestSupport.buildCProvider(in: directory), config: .object([("intervalMs", .integer(-5))]),
                 keyPath: "provider"),
             cache: .init(plugin: try TestSupport.builtPlugin("MemoryCache"), keyPath: "cache"),
             transports: []

@@ -233,8 +233,8 @@ private struct NodeReader {
 
     func bool(_ node: Node, _ keyPath: String) throws(ConfigurationError) -> Bool {
         let value = try json(node, keyPath)
-        if let flag = value.boolValue { return flag }
-        if let text = value.stringValue {
+        if let flag = value.bool { return flag }
+        if let text = value.string {
             switch text.lowercased() {
             case "true", "yes", "on", "1": return true
             case "false", "no", "off", "0": return false
@@ -246,7 +246,7 @@ private struct NodeReader {
 
     func positiveInt(_ node: Node, _ keyPath: String) throws(ConfigurationError) -> Int64 {
         let value = try json(node, keyPath)
-        let number = value.int64Value ?? value.stringValue.flatMap { Int64($0) }
+        let number = value.int64 ?? value.string.flatMap { Int64($0) }
         guard let number, number > 0 else { throw error(node, keyPath, "expected a positive integer") }
         return number
     }
@@ -260,8 +260,8 @@ private struct NodeReader {
                 switch Tag.Name(rawValue: node.tag.rawValue) {
                 case .null: return .null
                 case .bool: if let value = node.bool { return .bool(value) }
-                case .int: if let value = node.int { return .int(Int64(value)) }
-                case .float: if let value = node.float { return .double(value) }
+                case .int: if let value = node.int { return .integer(Int64(value)) }
+                case .float: if let value = node.float { return .number(value) }
                 default: break
                 }
             }
@@ -290,8 +290,8 @@ private struct NodeReader {
     static func typedScalar(_ text: String) -> JSONValue? {
         if text == "true" { return .bool(true) }
         if text == "false" { return .bool(false) }
-        if let int = Int64(text) { return .int(int) }
-        if let double = Double(text), text.contains(".") { return .double(double) }
+        if let int = Int64(text) { return .integer(int) }
+        if let double = Double(text), text.contains(".") { return .number(double) }
         return nil
     }
 

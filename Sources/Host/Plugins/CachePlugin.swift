@@ -46,7 +46,7 @@ public final class CachePlugin: PluginInstance, @unchecked Sendable {
         let create = table.create!
         let hostAPI = services.hostAPI
         try lifecycle.create(slot: slot) { error, out in
-            withMHString(config.jsonText) { json in create(hostAPI, json, out, error) }
+            withMHString(config.text) { json in create(hostAPI, json, out, error) }
         }
     }
 

@@ -64,7 +64,7 @@ final class PluginServices: Sendable {
         var metadata: Logger.Metadata = [:]
         if !metadataJSON.isEmpty {
             if case .object(let members)? = try? JSONValue.parse(metadataJSON) {
-                for (key, value) in members { metadata[key] = .string(value.stringValue ?? value.jsonText) }
+                for (key, value) in members { metadata[key] = .string(value.string ?? value.text) }
             } else {
                 metadata["metadata"] = .string(metadataJSON)
             }

@@ -65,7 +65,7 @@ public final class ProviderPlugin: PluginInstance, @unchecked Sendable {
         let hostAPI = services.hostAPI
         let sinkTable = sinkBridge.hostTable
         try lifecycle.create(slot: slot) { error, out in
-            withMHString(config.jsonText) { json in create(hostAPI, json, sinkTable, out, error) }
+            withMHString(config.text) { json in create(hostAPI, json, sinkTable, out, error) }
         }
     }
 
@@ -101,7 +101,7 @@ public final class ProviderPlugin: PluginInstance, @unchecked Sendable {
             clock: lifecycle.services.clock, timeoutNanoseconds: requestTimeoutNanoseconds, what: what
         ) { done, context in
             withMHString(request.ticker) { ticker in
-                withMHBytes(request.params?.jsonBytes ?? []) { params in
+                withMHBytes(request.params?.bytes ?? []) { params in
                     var record = mh_request()
                     record.struct_size = UInt32(MemoryLayout<mh_request>.stride)
                     record.kind = request.kind.rawValue

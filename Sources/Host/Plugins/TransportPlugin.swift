@@ -46,7 +46,7 @@ public struct HTTPResponse: Sendable {
     /// A JSON response.
     public static func json(_ value: JSONValue, status: Int = 200) -> HTTPResponse {
         HTTPResponse(
-            status: status, headers: [("Content-Type", "application/json; charset=utf-8")], body: value.jsonBytes)
+            status: status, headers: [("Content-Type", "application/json; charset=utf-8")], body: value.bytes)
     }
 
     /// The JSON error shape every route uses: `{"error": code, "message": text}`.
@@ -90,7 +90,7 @@ public final class TransportPlugin: PluginInstance, @unchecked Sendable {
         let hostAPI = services.hostAPI
         let callbacks = bridge.hostTable
         try lifecycle.create(slot: slot) { error, out in
-            withMHString(config.jsonText) { json in create(hostAPI, json, callbacks, out, error) }
+            withMHString(config.text) { json in create(hostAPI, json, callbacks, out, error) }
         }
         bridge.transport = self
     }

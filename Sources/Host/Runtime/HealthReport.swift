@@ -17,7 +17,7 @@ public struct HealthReport: Sendable {
     public var json: JSONValue {
         .object([
             ("status", .string(state.rawValue)),
-            ("checkedAt", .int(checkedAtMilliseconds)),
+            ("checkedAt", .integer(checkedAtMilliseconds)),
             (
                 "plugins",
                 .array(

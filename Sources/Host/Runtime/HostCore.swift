@@ -115,13 +115,13 @@ public final class HostCore: MarketDataSink, TransportEventHandler, Sendable {
                 let error = JSONValue.object([
                     ("error", .string("unknown_event")), ("message", .string("unknown event '\(event)'")),
                 ])
-                transport.ack(ackID, arguments: JSONValue.array([error]).jsonBytes)
+                transport.ack(ackID, arguments: JSONValue.array([error]).bytes)
             }
             return
         }
         Task {
             let reply = await handler(transport, clientID, arguments)
-            if ackID != 0 { transport.ack(ackID, arguments: reply.jsonBytes) }
+            if ackID != 0 { transport.ack(ackID, arguments: reply.bytes) }
         }
     }
 

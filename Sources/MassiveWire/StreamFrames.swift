@@ -1,0 +1,429 @@
+import PluginAPI
+import PluginKit
+
+/// A vendor WebSocket `status` message (`connected`, `auth_success`, `auth_failed`, `success`...).
+public struct StatusEvent: Sendable, Equatable {
+    public var status: String
+    public var message: String
+
+    public init(status: String, message: String) {
+        self.status = status
+        self.message = message
+    }
+}
+
+/// One event of a vendor WebSocket frame, in PluginKit's value types.
+public enum StreamEvent: Sendable, Equatable {
+    case quote(Quote)
+    case trade(Trade)
+    /// `A` (per-second, timespan `.second`) or `AM` (per-minute, timespan `.minute`), multiplier 1.
+    case aggregate(Bar)
+    case status(StatusEvent)
+
+    /// The symbol the event is about; empty for status messages.
+    public var symbol: String {
+        switch self {
+        case .quote(let quote): quote.symbol
+        case .trade(let trade): trade.symbol
+        case .aggregate(let bar): bar.symbol
+        case .status: ""
+        }
+    }
+
+    /// The channel the event belongs to; empty for status messages.
+    public var channel: Channels {
+        switch self {
+        case .quote: .quotes
+        case .trade: .trades
+        case .aggregate(let bar): bar.timespan == .second ? .aggSecond : .aggMinute
+        case .status: []
+        }
+    }
+}
+
+/// A problem with one frame or one element of it. Decoding never traps: bad input becomes one of these and
+/// the rest of the frame (when it can still be read) is decoded.
+public struct FrameIssue: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Index of the element in the frame's array, or nil when the frame as a whole could not be read.
+    public var element: Int?
+    public var message: String
+
+    public init(element: Int?, message: String) {
+        self.element = element
+        self.message = message
+    }
+
+    public var description: String {
+        element.map { "frame element \($0): \(message)" } ?? "frame: \(message)"
+    }
+}
+
+/// Vendor option tickers start with this prefix; everything else on the stream is treated as a stock.
+@inline(__always)
+func isOptionSymbol(_ symbol: String) -> Bool {
+    var iterator = symbol.utf8.makeIterator()
+    return iterator.next() == UInt8(ascii: "O") && iterator.next() == UInt8(ascii: ":")
+}
+
+/// Decodes Massive WebSocket frames: a JSON array of event objects (`Q`, `T`, `A`, `AM`, `status`).
+///
+/// Stream timestamps are milliseconds; quotes and trades come out in nanoseconds as the ABI wants. Stock quote
+/// sizes arrive in round lots and come out in shares. Unknown event types are skipped silently (the vendor has
+/// more channels than MarketHub uses); events missing a required field are skipped and reported.
+public struct FrameDecoder: Sendable {
+    /// Added to every timestamp (replays use it to move a recorded session in time).
+    public var shiftMilliseconds: Int64
+    /// Bars are labelled with this provenance.
+    public var source: String
+
+    public init(shiftMilliseconds: Int64 = 0, source: String = "stream") {
+        self.shiftMilliseconds = shiftMilliseconds
+        self.source = source
+    }
+
+    /// Decodes a whole frame into events plus the issues met on the way.
+    public func decode(_ frame: [UInt8]) -> (events: [StreamEvent], issues: [FrameIssue]) {
+        var events: [StreamEvent] = []
+        let issues = frame.withUnsafeBufferPointer { buffer in decode(buffer) { events.append($0) } }
+        return (events, issues)
+    }
+
+    public func decode(_ frame: String) -> (events: [StreamEvent], issues: [FrameIssue]) { decode(Array(frame.utf8)) }
+
+    /// Decodes a frame, handing each event to `handle` in order; returns the issues.
+    public func decode(_ frame: UnsafeBufferPointer<UInt8>, _ handle: (StreamEvent) -> Void) -> [FrameIssue] {
+        var symbols = SymbolTable()
+        return decode(frame, symbols: &symbols) { event, _ in handle(event) }
+    }
+
+    /// Decodes a frame, interning symbols in `symbols`: each event comes with its symbol's slot (-1 for status
+    /// messages), and events of one symbol share one string.
+    public func decode(
+        _ frame: UnsafeBufferPointer<UInt8>, symbols: inout SymbolTable, _ handle: (StreamEvent, Int) -> Void
+    ) -> [FrameIssue] {
+        var scanner = JSONScanner(frame)
+        var issues: [FrameIssue] = []
+        do {
+            try scanner.expect(0x5B)
+            if scanner.consume(0x5D) {
+                try finish(&scanner)
+                return issues
+            }
+            var index = 0
+            repeat {
+                var slot = -1
+                switch try decodeElement(&scanner, &symbols, &slot) {
+                case .success(let event?): handle(event, slot)
+                case .success(nil): break
+                case .failure(let message): issues.append(FrameIssue(element: index, message: message))
+                }
+                index += 1
+            } while scanner.consume(0x2C)
+            try scanner.expect(0x5D)
+            try finish(&scanner)
+        } catch {
+            issues.append(FrameIssue(element: nil, message: error.description))
+        }
+        return issues
+    }
+
+    private func finish(_ scanner: inout JSONScanner) throws(JSONError) {
+        scanner.skipWhitespace()
+        guard scanner.isAtEnd else { throw scanner.error("unexpected text after the frame") }
+    }
+
+    private enum ElementResult {
+        case success(StreamEvent?)
+        case failure(String)
+    }
+
+    /// The fields an event object may carry. `s` and `c` change meaning with the event type, so both
+    /// readings are kept until the type is known.
+    /// The event types the decoder knows, read from `ev` without building a string.
+    private enum Kind {
+        case quote
+        case trade
+        case second
+        case minute
+        case status
+        case other
+    }
+
+    private struct Fields {
+        var ev: Kind?
+        var symbol: String?
+        /// Whether `symbol` is an option ticker (`O:` prefix), noted while its bytes are at hand.
+        var isOption = false
+        var bidExchange: Int64?
+        var askExchange: Int64?
+        var bidPrice: Double?
+        var askPrice: Double?
+        var bidSize: Double?
+        var askSize: Double?
+        var t: Int64?
+        var q: Int64?
+        var x: Int64?
+        var p: Double?
+        var s: Double?
+        var cNumber: Double?
+        var conditions: [Int32] = []
+        var tradeID: String?
+        var v: Double?
+        var vw: Double?
+        var o: Double?
+        var h: Double?
+        var l: Double?
+        var e: Int64?
+        var n: Int64?
+        var status: String?
+        var message: String?
+    }
+
+    private func decodeElement(
+        _ scanner: inout JSONScanner, _ symbols: inout SymbolTable, _ slot: inout Int
+    )
+        throws(JSONError) -> ElementResult
+    {
+        guard scanner.peek() == 0x7B else {
+            try scanner.skipValue()
+            return .failure("not an object")
+        }
+        scanner.position += 1
+        var f = Fields()
+        var typeError: String?
+        if !scanner.consume(0x7D) {
+            repeat {
+                let (key, escaped) = try scanner.readStringRange()
+                try scanner.expect(0x3A)
+                if escaped || key.count > 7 {
+                    try scanner.skipValue()
+                    continue
+                }
+                if scanner.consumeNull() { continue }
+                if key.count == 3, scanner.equals(key, "sym"), scanner.peek() == 0x22 {
+                    let (range, escaped) = try scanner.readStringRange()
+                    if escaped {
+                        let text = try scanner.text(range, escaped: true)
+                        slot = symbols.intern(text)
+                    } else {
+                        slot = symbols.intern(UnsafeBufferPointer(rebasing: scanner.bytes[range]))
+                    }
+                    f.symbol = symbols.symbols[slot]
+                    f.isOption =
+                        range.count > 2 && scanner.bytes[range.lowerBound] == UInt8(ascii: "O")
+                        && scanner.bytes[range.lowerBound + 1] == UInt8(ascii: ":")
+                    continue
+                }
+                do {
+                    try read(key, &scanner, &f)
+                } catch let error as FieldTypeError {
+                    typeError = typeError ?? error.message
+                    try scanner.skipValue()
+                } catch let error as JSONError {
+                    throw error
+                } catch {
+                    throw scanner.error("\(error)")
+                }
+            } while scanner.consume(0x2C)
+            try scanner.expect(0x7D)
+        }
+        if let typeError { return .failure(typeError) }
+        return build(f)
+    }
+
+    private struct FieldTypeError: Error { let message: String }
+
+    /// Reads one member. Throws `FieldTypeError` (leaving the scanner before the value) when the value has the
+    /// wrong JSON type, and `JSONError` when the text is not JSON at all.
+    /// Packs a short key into an integer (little-endian bytes) so members are matched with one comparison.
+    @inline(__always)
+    static func pack(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> UInt64 {
+        var code: UInt64 = 0
+        var shift: UInt64 = 0
+        for index in range {
+            code |= UInt64(bytes[index]) << shift
+            shift += 8
+        }
+        return code
+    }
+
+    // Member names packed by `pack` (little-endian bytes), as literals so the hot switch needs no lazy globals.
+    static let keyT: UInt64 = 0x74  // "t"
+    static let keyQ: UInt64 = 0x71  // "q"
+    static let keyX: UInt64 = 0x78  // "x"
+    static let keyP: UInt64 = 0x70  // "p"
+    static let keyS: UInt64 = 0x73  // "s"
+    static let keyV: UInt64 = 0x76  // "v"
+    static let keyO: UInt64 = 0x6F  // "o"
+    static let keyH: UInt64 = 0x68  // "h"
+    static let keyL: UInt64 = 0x6C  // "l"
+    static let keyE: UInt64 = 0x65  // "e"
+    static let keyN: UInt64 = 0x6E  // "n"
+    static let keyI: UInt64 = 0x69  // "i"
+    static let keyC: UInt64 = 0x63  // "c"
+    static let keyEv: UInt64 = 0x7665  // "ev"
+    static let keyBp: UInt64 = 0x7062  // "bp"
+    static let keyAp: UInt64 = 0x7061  // "ap"
+    static let keyBs: UInt64 = 0x7362  // "bs"
+    static let keyAs: UInt64 = 0x7361  // "as"
+    static let keyBx: UInt64 = 0x7862  // "bx"
+    static let keyAx: UInt64 = 0x7861  // "ax"
+    static let keyVw: UInt64 = 0x7776  // "vw"
+    static let keyStatus: UInt64 = 0x7375_7461_7473  // "status"
+    static let keyMessage: UInt64 = 0x65_6761_7373_656D  // "message"
+    static let evQ: UInt64 = 0x51  // "Q"
+    static let evT: UInt64 = 0x54  // "T"
+    static let evA: UInt64 = 0x41  // "A"
+    static let evAM: UInt64 = 0x4D41  // "AM"
+
+    private func typeError(_ key: Range<Int>, _ scanner: JSONScanner, _ expected: String) -> FieldTypeError {
+        FieldTypeError(message: "field \(name(key, scanner)) is not \(expected)")
+    }
+
+    @inline(__always)
+    private func number(_ key: Range<Int>, _ scanner: inout JSONScanner, _ isNumber: Bool) throws(any Error) -> Double {
+        guard isNumber else { throw typeError(key, scanner, "a number") }
+        return try scanner.scanNumber().double
+    }
+
+    @inline(__always)
+    private func integer(_ key: Range<Int>, _ scanner: inout JSONScanner, _ isNumber: Bool) throws(any Error) -> Int64 {
+        guard isNumber else { throw typeError(key, scanner, "a number") }
+        let start = scanner.position
+        guard let integer = try scanner.scanNumber().exactInteger else {
+            scanner.position = start
+            throw typeError(key, scanner, "an integer")
+        }
+        return integer
+    }
+
+    private func string(_ key: Range<Int>, _ scanner: inout JSONScanner, _ isString: Bool) throws(any Error) -> String {
+        guard isString else { throw typeError(key, scanner, "a string") }
+        return try scanner.readString()
+    }
+
+    /// Reads one member. Throws `FieldTypeError` (leaving the scanner before the value) when the value has the
+    /// wrong JSON type, and `JSONError` when the text is not JSON at all.
+    private func read(_ key: Range<Int>, _ scanner: inout JSONScanner, _ f: inout Fields) throws(any Error) {
+        let next = scanner.peek()
+        let isNumber = next.map { $0 == 0x2D || ($0 >= 0x30 && $0 <= 0x39) } ?? false
+        let isString = next == 0x22
+        let code = Self.pack(scanner.bytes, key)
+        switch code {
+        case Self.keyT: f.t = try integer(key, &scanner, isNumber)
+        case Self.keyQ: f.q = try integer(key, &scanner, isNumber)
+        case Self.keyBp: f.bidPrice = try number(key, &scanner, isNumber)
+        case Self.keyAp: f.askPrice = try number(key, &scanner, isNumber)
+        case Self.keyBs: f.bidSize = try number(key, &scanner, isNumber)
+        case Self.keyAs: f.askSize = try number(key, &scanner, isNumber)
+        case Self.keyBx: f.bidExchange = try integer(key, &scanner, isNumber)
+        case Self.keyAx: f.askExchange = try integer(key, &scanner, isNumber)
+        case Self.keyX: f.x = try integer(key, &scanner, isNumber)
+        case Self.keyP: f.p = try number(key, &scanner, isNumber)
+        case Self.keyS: f.s = try number(key, &scanner, isNumber)
+        case Self.keyV: f.v = try number(key, &scanner, isNumber)
+        case Self.keyO: f.o = try number(key, &scanner, isNumber)
+        case Self.keyH: f.h = try number(key, &scanner, isNumber)
+        case Self.keyL: f.l = try number(key, &scanner, isNumber)
+        case Self.keyE: f.e = try integer(key, &scanner, isNumber)
+        case Self.keyN: f.n = try integer(key, &scanner, isNumber)
+        case Self.keyVw: f.vw = try number(key, &scanner, isNumber)
+        case Self.keyI:
+            if isString { f.tradeID = try scanner.readString() } else { try scanner.skipValue() }
+        case Self.keyC:
+            if next == 0x5B {
+                try readConditions(&scanner, &f)
+            } else {
+                f.cNumber = try number(key, &scanner, isNumber)
+            }
+        case Self.keyEv:
+            guard isString else { throw typeError(key, scanner, "a string") }
+            let (range, _) = try scanner.readStringRange()
+            switch Self.pack(scanner.bytes, range.count <= 8 ? range : range.lowerBound..<range.lowerBound) {
+            case Self.evQ: f.ev = .quote
+            case Self.evT: f.ev = .trade
+            case Self.evA: f.ev = .second
+            case Self.evAM: f.ev = .minute
+            case Self.keyStatus: f.ev = .status
+            default: f.ev = .other
+            }
+        case Self.keyStatus: f.status = try string(key, &scanner, isString)
+        case Self.keyMessage: f.message = try string(key, &scanner, isString)
+        default: try scanner.skipValue()
+        }
+    }
+
+    private func readConditions(_ scanner: inout JSONScanner, _ f: inout Fields) throws(any Error) {
+        try scanner.expect(0x5B)
+        if scanner.consume(0x5D) { return }
+        repeat {
+            let start = scanner.position
+            guard let code = try scanner.scanNumber().exactInteger, let narrow = Int32(exactly: code) else {
+                scanner.position = start
+                throw FieldTypeError(message: "condition codes must be integers")
+            }
+            if f.conditions.count < 8 { f.conditions.append(narrow) }
+        } while scanner.consume(0x2C)
+        try scanner.expect(0x5D)
+    }
+
+    private func name(_ key: Range<Int>, _ scanner: JSONScanner) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: scanner.bytes[key]), as: UTF8.self)
+    }
+
+    private func build(_ f: Fields) -> ElementResult {
+        guard let ev = f.ev else { return .failure("missing ev") }
+        let shiftNanoseconds = shiftMilliseconds &* 1_000_000
+        switch ev {
+        case .quote:
+            guard let symbol = f.symbol, !symbol.isEmpty else { return .failure("quote without sym") }
+            guard let t = f.t, let bid = f.bidPrice, let ask = f.askPrice else {
+                return .failure("quote \(symbol) lacks t, bp or ap")
+            }
+            let lot: Double = f.isOption || isOptionSymbol(symbol) ? 1 : 100
+            var flags: UInt32 = 0
+            if bid > ask, ask > 0 { flags |= UInt32(MH_QUOTE_CROSSED) }
+            if bid == ask, bid > 0 { flags |= UInt32(MH_QUOTE_LOCKED) }
+            if bid == 0 || ask == 0 { flags |= UInt32(MH_QUOTE_ZERO) }
+            return .success(
+                .quote(
+                    Quote(
+                        symbol: symbol, timestampNanoseconds: t &* 1_000_000 &+ shiftNanoseconds, bidPrice: bid,
+                        askPrice: ask, bidSize: (f.bidSize ?? .nan) * lot, askSize: (f.askSize ?? .nan) * lot,
+                        bidExchange: Int32(clamping: f.bidExchange ?? -1),
+                        askExchange: Int32(clamping: f.askExchange ?? -1), sequence: f.q ?? -1, flags: flags
+                    )))
+        case .trade:
+            guard let symbol = f.symbol, !symbol.isEmpty else { return .failure("trade without sym") }
+            guard let t = f.t, let price = f.p, let size = f.s else {
+                return .failure("trade \(symbol) lacks t, p or s")
+            }
+            return .success(
+                .trade(
+                    Trade(
+                        symbol: symbol, timestampNanoseconds: t &* 1_000_000 &+ shiftNanoseconds, price: price,
+                        size: size, exchange: Int32(clamping: f.x ?? -1), conditions: f.conditions,
+                        sequence: f.q ?? -1, tradeID: f.tradeID ?? ""
+                    )))
+        case .second, .minute:
+            guard let symbol = f.symbol, !symbol.isEmpty else { return .failure("aggregate without sym") }
+            guard let start = f.s, let open = f.o, let high = f.h, let low = f.l, let close = f.cNumber else {
+                return .failure("aggregate \(symbol) lacks s, o, h, l or c")
+            }
+            let second = ev == .second
+            let startMilliseconds = Int64(start) &+ shiftMilliseconds
+            let end = f.e.map { $0 &+ shiftMilliseconds } ?? startMilliseconds + (second ? 1_000 : 60_000)
+            return .success(
+                .aggregate(
+                    Bar(
+                        symbol: symbol, timespan: second ? .second : .minute, multiplier: 1,
+                        startMilliseconds: startMilliseconds, endMilliseconds: end, open: open, high: high, low: low,
+                        close: close, volume: f.v ?? 0, vwap: f.vw ?? .nan, transactions: f.n ?? -1, source: source
+                    )))
+        case .status:
+            return .success(.status(StatusEvent(status: f.status ?? "", message: f.message ?? "")))
+        case .other:
+            return .success(nil)
+        }
+    }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages MarketHub needs, when any is missing:
+#   zlib1g-dev       gzip recordings (the CZlib system library target links libz)
+#   gcc, libc6-dev   the tests build the C example plugin and loader fixtures with the system compiler
+#   binutils         nm, for the plugin export check
+#   python3          a test edits a database file with Python's sqlite3 module
+# Everything else (SQLite, SwiftNIO, ...) comes from the Swift package mirror.
+set -euo pipefail
+missing=()
+[ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+command -v cc >/dev/null || missing+=(gcc libc6-dev)
+command -v nm >/dev/null || missing+=(binutils)
+command -v python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "missing packages: ${missing[*]} (run as root, or install them with apt-get)" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}"
+fi
