@@ -30,6 +30,12 @@ public enum JSONValue: Sendable, Equatable {
         return members.first { $0.0 == key }?.1
     }
 
+    /// The element at `index` of an array; nil otherwise or out of range.
+    public subscript(index: Int) -> JSONValue? {
+        guard case .array(let values) = self, values.indices.contains(index) else { return nil }
+        return values[index]
+    }
+
     public var double: Double? {
         switch self {
         case .integer(let value): Double(value)

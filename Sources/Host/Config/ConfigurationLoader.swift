@@ -191,7 +191,7 @@ private struct NodeReader {
 
     func hostOptions(_ node: Node) throws(ConfigurationError) -> HostConfiguration.HostOptions {
         var options = HostConfiguration.HostOptions()
-        let allowed = ["logLevel", "requestTimeoutMs", "shutdownGraceMs", "aggregatesWorker"]
+        let allowed = ["logLevel", "requestTimeoutMs", "shutdownGraceMs", "aggregatesWorker", "live"]
         for (key, _, value) in try mapping(node, "host", allowed: allowed) {
             let path = "host.\(key)"
             switch key {
@@ -203,6 +203,17 @@ private struct NodeReader {
                 options.logLevel = level
             case "requestTimeoutMs": options.requestTimeoutMilliseconds = try positiveInt(value, path)
             case "shutdownGraceMs": options.shutdownGraceMilliseconds = try positiveInt(value, path)
+            case "live":
+                let keys = ["maxSubscriptionsPerClient", "maxOptionQuoteSubscriptions", "recentTrades", "staleAfterMs"]
+                for (subkey, _, subvalue) in try mapping(value, path, allowed: keys) {
+                    let number = try positiveInt(subvalue, "\(path).\(subkey)")
+                    switch subkey {
+                    case "maxSubscriptionsPerClient": options.live.maximumSubscriptionsPerClient = Int(number)
+                    case "maxOptionQuoteSubscriptions": options.live.maximumOptionQuoteSubscriptions = Int(number)
+                    case "recentTrades": options.live.recentTrades = Int(number)
+                    default: options.live.staleAfterMilliseconds = number
+                    }
+                }
             case "aggregatesWorker":
                 for (subkey, _, subvalue) in try mapping(value, path, allowed: ["enabled", "symbols"]) {
                     if subkey == "enabled" {

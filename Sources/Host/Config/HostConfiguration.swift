@@ -34,6 +34,8 @@ public struct HostConfiguration: Sendable {
         public var aggregatesWorkerEnabled = false
         /// Symbols the aggregates worker pre-warms.
         public var aggregatesWorkerSymbols: [String] = ["SPY", "QQQ", "AAPL"]
+        /// Limits of the live quote router.
+        public var live = QuoteRouter.Limits()
 
         public init() {}
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PluginKit
+import ServiceLifecycle
 
 /// Everything `markethub serve` runs: the plugins named by the configuration, loaded, validated and created,
 /// wired to the host core. Build it, then run `service` in a ServiceGroup.
@@ -13,6 +14,7 @@ public final class HostRuntime: Sendable {
     public let provider: ProviderPlugin
     public let cache: CachePlugin
     public let transports: [TransportPlugin]
+    public let quoteRouter: QuoteRouter
 
     /// Loads and validates every plugin the configuration names, without creating instances (what
     /// `check-config` does). Throws the first problem; refuses two plugins with the same id.
@@ -82,10 +84,19 @@ public final class HostRuntime: Sendable {
             self.cache = cache
             self.provider = provider
             self.transports = transports
+            quoteRouter = QuoteRouter(
+                upstream: provider, clock: clock, logger: logger, metrics: metrics,
+                limits: configuration.host.live,
+                recall: { symbols in
+                    let result = await cache.getLastQuotes(symbols)
+                    return result.isOK ? result.lastQuotes : []
+                }
+            )
         } catch {
             for instance in created.reversed() { instance.destroy() }
             throw error
         }
+        quoteRouter.attach(to: core)
         core.setRouter(HostRoutes.make(runtime: self))
     }
 
@@ -110,4 +121,10 @@ public final class HostRuntime: Sendable {
     /// The service that starts the plugins in order, waits for shutdown, then drains transports, stops the
     /// provider and flushes the cache.
     public var service: PluginSetService { PluginSetService(runtime: self) }
+
+    /// Every service `serve` runs, in start order (a ServiceGroup shuts them down in reverse, so the quote
+    /// writer flushes before the plugins stop).
+    public var services: [any Service] {
+        [service, QuotePersistenceService(router: quoteRouter, cache: cache, clock: clock, logger: logger)]
+    }
 }

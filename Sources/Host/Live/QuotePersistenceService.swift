@@ -1,0 +1,51 @@
+import Logging
+import PluginKit
+import ServiceLifecycle
+
+/// Writes the quote router's changed last quotes to the cache every few seconds (the spec's option_quotes),
+/// so a restart or a second instance recovers last known values. A failed write is retried on the next round;
+/// on shutdown it writes once more before the cache is stopped.
+public struct QuotePersistenceService: Service {
+    let router: QuoteRouter
+    let cache: CachePlugin
+    let clock: any HostClock
+    let logger: Logger
+    let intervalMilliseconds: Int64
+
+    public init(
+        router: QuoteRouter, cache: CachePlugin, clock: any HostClock, logger: Logger,
+        intervalMilliseconds: Int64 = 5_000
+    ) {
+        self.router = router
+        self.cache = cache
+        self.clock = clock
+        self.logger = logger
+        self.intervalMilliseconds = intervalMilliseconds
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled, !Task.isShuttingDownGracefully {
+                await clock.sleep(nanoseconds: intervalMilliseconds * 1_000_000)
+                await flush()
+            }
+        } onGracefulShutdown: {
+            // The loop notices on its next wake-up; the final flush below runs either way.
+        }
+        await flush()
+    }
+
+    /// Writes every changed quote once. Returns how many were written.
+    @discardableResult
+    public func flush() async -> Int {
+        let quotes = router.takeDirtyQuotes()
+        guard !quotes.isEmpty else { return 0 }
+        let result = await cache.putLastQuotes(quotes)
+        guard result.isOK else {
+            router.restoreDirty(quotes)
+            logger.warning("could not persist last quotes; will retry", metadata: ["error": "\(result.message)"])
+            return 0
+        }
+        return quotes.count
+    }
+}

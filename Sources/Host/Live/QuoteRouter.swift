@@ -1,0 +1,479 @@
+import Logging
+import MarketCalendar
+import PluginKit
+import Synchronization
+
+/// Routes live quotes and trades to the clients that asked for them (the spec's Quote Event Handler).
+///
+/// - `live:subscribe {symbol}` adds the client to the symbol's room; the first subscriber subscribes upstream
+///   (quotes and trades), the last one leaving unsubscribes, and a disconnect releases everything the client
+///   held. The client gets the last known quote and recent trades at once, so its screen is not blank until
+///   the next tick.
+/// - Each quote is checked (an older sequence than the last seen is ignored; crossed, locked and zero quotes
+///   are flagged, not dropped), encoded once, and published to the room with the symbol as conflation key, so
+///   a slow client keeps only the newest quote per symbol. Trades are published in per-symbol batches and are
+///   never conflated.
+/// - Refusals (invalid symbol, per-client limit, the vendor's 1,000 option quote cap, upstream refusal) go to
+///   the client as `live:error {symbol, code, message}`.
+public final class QuoteRouter: MarketDataSink, Sendable {
+    public struct Limits: Sendable {
+        /// Symbols one client may hold at once.
+        public var maximumSubscriptionsPerClient = 200
+        /// Option contracts subscribed upstream at once (the vendor allows 1,000 quote subscriptions).
+        public var maximumOptionQuoteSubscriptions = 1_000
+        /// Trades kept per symbol for new subscribers and REST.
+        public var recentTrades = 50
+        /// A quote older than this (with the market open) is reported `stale`.
+        public var staleAfterMilliseconds: Int64 = 15_000
+
+        public init() {}
+    }
+
+    /// Last known state of one symbol.
+    struct SymbolState {
+        var quote: Quote?
+        var quoteUpdatedMilliseconds: Int64 = 0
+        var lastSequence: Int64 = -1
+        var trades: [Trade] = []
+        var dirty = false
+    }
+
+    struct State {
+        var subscribers: [String: Set<ClientKey>] = [:]
+        var clientSymbols: [ClientKey: Set<String>] = [:]
+        var outputs: [ObjectIdentifier: any LiveOutput] = [:]
+        var symbols: [String: SymbolState] = [:]
+        var upstreamOptionSymbols = 0
+    }
+
+    let upstream: any UpstreamSubscriptions
+    let clock: any HostClock
+    let calendar: MarketCalendar
+    let logger: Logger
+    let metrics: MetricsRegistry
+    let limits: Limits
+    /// Reads last known quotes from durable storage (the cache), to hydrate a symbol nobody streamed yet.
+    let recall: (@Sendable ([String]) async -> [LastQuote])?
+    private let state = Mutex(State())
+
+    public static let channels: Channels = [.quotes, .trades]
+
+    public init(
+        upstream: any UpstreamSubscriptions, clock: any HostClock, logger: Logger, metrics: MetricsRegistry,
+        limits: Limits = Limits(), calendar: MarketCalendar = .nyse,
+        recall: (@Sendable ([String]) async -> [LastQuote])? = nil
+    ) {
+        self.recall = recall
+        self.upstream = upstream
+        self.clock = clock
+        self.logger = logger
+        self.metrics = metrics
+        self.limits = limits
+        self.calendar = calendar
+    }
+
+    /// The room a symbol's live events go to.
+    public static func room(_ symbol: String) -> String { "live:" + symbol }
+
+    /// Registers the router's client events and connection observer with the host core.
+    public func attach(to core: HostCore) {
+        core.addStreamObserver(self)
+        core.onEvent("live:subscribe") { [weak self] transport, clientID, arguments in
+            await self?.subscribe(output: transport, clientID: clientID, arguments: arguments) ?? .null
+        }
+        core.onEvent("live:unsubscribe") { [weak self] transport, clientID, arguments in
+            self?.unsubscribe(output: transport, clientID: clientID, arguments: arguments) ?? .null
+        }
+        core.onConnection { [weak self] transport, clientID, connected in
+            if !connected { self?.release(output: transport, clientID: clientID) }
+        }
+    }
+
+    // MARK: Client requests
+
+    /// Reads `{symbol}` from an event's arguments; nil when absent or not a string.
+    static func symbolArgument(_ arguments: JSONValue) -> String? {
+        guard case .array(let values) = arguments, let first = values.first else { return nil }
+        if let text = first.string { return text }
+        return first["symbol"]?.string
+    }
+
+    func reply(ok symbol: String) -> JSONValue {
+        .array([.object([("ok", .bool(true)), ("symbol", .string(symbol))])])
+    }
+
+    func refuse(
+        _ output: any LiveOutput, _ clientID: UInt64, symbol: String, code: String, message: String
+    ) -> JSONValue {
+        let payload = LiveError.payload(symbol: symbol, code: code, message: message)
+        output.send(clientID: clientID, event: "live:error", payload: payload.bytes)
+        metrics.increment("markethub_live_errors_total", labels: [("code", code)], help: "live:error events sent")
+        return .array([
+            .object([
+                ("ok", .bool(false)), ("symbol", .string(symbol)), ("error", .string(code)),
+                ("message", .string(message)),
+            ])
+        ])
+    }
+
+    /// Handles `live:subscribe`. Returns the ack arguments.
+    public func subscribe(output: any LiveOutput, clientID: UInt64, arguments: JSONValue) async -> JSONValue {
+        guard let raw = Self.symbolArgument(arguments) else {
+            return refuse(
+                output, clientID, symbol: "", code: "invalid_request", message: "live:subscribe needs {symbol}")
+        }
+        guard let symbol = SymbolRules.normalize(raw) else {
+            return refuse(
+                output, clientID, symbol: raw, code: "invalid_symbol",
+                message: "'\(raw)' is not a stock, index or option ticker (e.g. SPY, I:SPX, O:SPY251219C00650000)"
+            )
+        }
+        let key = ClientKey(output, clientID)
+        enum Decision {
+            case already
+            case refused(code: String, message: String)
+            case joined(first: Bool)
+        }
+        let decision = state.withLock { state -> Decision in
+            if state.clientSymbols[key]?.contains(symbol) == true { return .already }
+            if (state.clientSymbols[key]?.count ?? 0) >= limits.maximumSubscriptionsPerClient {
+                return .refused(
+                    code: "limit_exceeded",
+                    message:
+                        "at most \(limits.maximumSubscriptionsPerClient) live symbols per client; unsubscribe some first"
+                )
+            }
+            let first = state.subscribers[symbol]?.isEmpty ?? true
+            if first, SymbolRules.isOption(symbol),
+                state.upstreamOptionSymbols >= limits.maximumOptionQuoteSubscriptions
+            {
+                return .refused(
+                    code: "limit_exceeded",
+                    message:
+                        "the upstream allows \(limits.maximumOptionQuoteSubscriptions) option quote subscriptions and all are in use"
+                )
+            }
+            state.subscribers[symbol, default: []].insert(key)
+            state.clientSymbols[key, default: []].insert(symbol)
+            state.outputs[key.output] = output
+            if first, SymbolRules.isOption(symbol) { state.upstreamOptionSymbols += 1 }
+            return .joined(first: first)
+        }
+        switch decision {
+        case .already:
+            sendSnapshot(symbol, to: output, clientID: clientID)
+            return reply(ok: symbol)
+        case .refused(let code, let message):
+            return refuse(output, clientID, symbol: symbol, code: code, message: message)
+        case .joined(let first):
+            if first {
+                do throws(PluginError) {
+                    try upstream.subscribe([symbol], channels: Self.channels)
+                    metrics.increment("markethub_upstream_subscribes_total", help: "Upstream subscriptions made")
+                } catch {
+                    let dropped = dropSymbol(symbol)
+                    for client in dropped where client != key {
+                        _ = notify(client, symbol: symbol, error: error)
+                    }
+                    return refuse(output, clientID, symbol: symbol, code: LiveError.code(error), message: error.message)
+                }
+            }
+            output.join(clientID: clientID, room: Self.room(symbol))
+            updateGauges()
+            if let recall, state.withLock({ $0.symbols[symbol]?.quote == nil }) {
+                seed(lastQuotes: await recall([symbol]))
+            }
+            sendSnapshot(symbol, to: output, clientID: clientID)
+            return reply(ok: symbol)
+        }
+    }
+
+    /// Handles `live:unsubscribe`. Returns the ack arguments.
+    public func unsubscribe(output: any LiveOutput, clientID: UInt64, arguments: JSONValue) -> JSONValue {
+        guard let raw = Self.symbolArgument(arguments), let symbol = SymbolRules.normalize(raw) else {
+            return refuse(
+                output, clientID, symbol: Self.symbolArgument(arguments) ?? "", code: "invalid_request",
+                message: "live:unsubscribe needs {symbol} with a valid ticker"
+            )
+        }
+        let key = ClientKey(output, clientID)
+        let last = state.withLock { state -> Bool? in
+            guard state.clientSymbols[key]?.remove(symbol) != nil else { return nil }
+            return removeSubscriber(key, from: symbol, in: &state)
+        }
+        output.leave(clientID: clientID, room: Self.room(symbol))
+        if last == true { releaseUpstream([symbol]) }
+        updateGauges()
+        return reply(ok: symbol)
+    }
+
+    /// Releases everything a disconnected client held.
+    public func release(output: any LiveOutput, clientID: UInt64) {
+        let key = ClientKey(output, clientID)
+        let released = state.withLock { state -> [String] in
+            guard let symbols = state.clientSymbols.removeValue(forKey: key) else { return [] }
+            return symbols.filter { removeSubscriber(key, from: $0, in: &state) }
+        }
+        if !released.isEmpty { releaseUpstream(released) }
+        updateGauges()
+    }
+
+    /// Removes one subscriber; true when it was the symbol's last, in which case upstream must be released.
+    private func removeSubscriber(_ key: ClientKey, from symbol: String, in state: inout State) -> Bool {
+        state.subscribers[symbol]?.remove(key)
+        guard state.subscribers[symbol]?.isEmpty == true else { return false }
+        state.subscribers.removeValue(forKey: symbol)
+        if SymbolRules.isOption(symbol) { state.upstreamOptionSymbols -= 1 }
+        return true
+    }
+
+    private func releaseUpstream(_ symbols: [String]) {
+        do throws(PluginError) {
+            try upstream.unsubscribe(symbols, channels: Self.channels)
+            metrics.increment(
+                "markethub_upstream_unsubscribes_total", by: Double(symbols.count),
+                help: "Upstream subscriptions released"
+            )
+        } catch {
+            logger.warning("upstream unsubscribe failed", metadata: ["symbols": "\(symbols)", "error": "\(error)"])
+        }
+    }
+
+    /// Forgets a symbol entirely (upstream refused it); returns the clients that held it.
+    private func dropSymbol(_ symbol: String) -> Set<ClientKey> {
+        state.withLock { state in
+            guard let clients = state.subscribers.removeValue(forKey: symbol) else { return [] }
+            for client in clients { state.clientSymbols[client]?.remove(symbol) }
+            if SymbolRules.isOption(symbol) { state.upstreamOptionSymbols -= 1 }
+            return clients
+        }
+    }
+
+    private func notify(_ client: ClientKey, symbol: String, error: PluginError) -> Bool {
+        guard let output = state.withLock({ $0.outputs[client.output] }) else { return false }
+        output.leave(clientID: client.id, room: Self.room(symbol))
+        _ = refuse(output, client.id, symbol: symbol, code: LiveError.code(error), message: error.message)
+        return true
+    }
+
+    /// Upstream subscriptions currently held, for health, tests and the demand view.
+    public var upstreamSymbols: Set<String> { state.withLock { Set($0.subscribers.keys) } }
+
+    public func subscriberCount(_ symbol: String) -> Int { state.withLock { $0.subscribers[symbol]?.count ?? 0 } }
+
+    private func updateGauges() {
+        let (symbols, options) = state.withLock { ($0.subscribers.count, $0.upstreamOptionSymbols) }
+        metrics.set("markethub_live_symbols", to: Double(symbols), help: "Symbols subscribed upstream for live quotes")
+        metrics.set("markethub_live_option_symbols", to: Double(options), help: "Option contracts subscribed upstream")
+    }
+
+    // MARK: Snapshots
+
+    /// The last known quote of `symbol` with its freshness now, or nil.
+    public func lastQuote(_ symbol: String) -> (quote: Quote, freshness: String, updatedMilliseconds: Int64)? {
+        let entry = state.withLock { $0.symbols[symbol] }
+        guard let entry, let quote = entry.quote else { return nil }
+        return (quote, freshness(updated: entry.quoteUpdatedMilliseconds), entry.quoteUpdatedMilliseconds)
+    }
+
+    /// Recent trades of `symbol`, newest first.
+    public func recentTrades(_ symbol: String, limit: Int) -> [Trade] {
+        state.withLock { Array(($0.symbols[symbol]?.trades ?? []).reversed().prefix(max(0, limit))) }
+    }
+
+    func freshness(updated: Int64) -> String {
+        let now = clock.nowMilliseconds
+        if calendar.session(at: now) == .closed { return "frozen" }
+        return now - updated > limits.staleAfterMilliseconds ? "stale" : "live"
+    }
+
+    private func sendSnapshot(_ symbol: String, to output: any LiveOutput, clientID: UInt64) {
+        let entry = state.withLock { $0.symbols[symbol] }
+        guard let entry else { return }
+        if let quote = entry.quote {
+            let payload = Self.quotePayload(quote, freshness: freshness(updated: entry.quoteUpdatedMilliseconds))
+            output.send(clientID: clientID, event: "live:quote", payload: Array(payload.utf8))
+        }
+        if !entry.trades.isEmpty {
+            let payload = Self.tradesPayload(symbol: symbol, trades: entry.trades.suffix(limits.recentTrades))
+            output.send(clientID: clientID, event: "live:trades", payload: Array(payload.utf8))
+        }
+    }
+
+    /// Seeds last quotes recovered from the cache (after a restart), without overwriting fresher live ones.
+    public func seed(lastQuotes: [LastQuote]) {
+        state.withLock { state in
+            for last in lastQuotes where state.symbols[last.symbol]?.quote == nil {
+                var entry = state.symbols[last.symbol] ?? SymbolState()
+                entry.quote = Quote(
+                    symbol: last.symbol, timestampNanoseconds: last.updatedMilliseconds * 1_000_000,
+                    bidPrice: last.bidPrice,
+                    askPrice: last.askPrice, bidSize: .nan, askSize: .nan
+                )
+                entry.quoteUpdatedMilliseconds = last.updatedMilliseconds
+                state.symbols[last.symbol] = entry
+            }
+        }
+    }
+
+    /// Marks quotes dirty again after a failed write, unless a newer update has replaced them since.
+    public func restoreDirty(_ quotes: [LastQuote]) {
+        state.withLock { state in
+            for quote in quotes where state.symbols[quote.symbol]?.quoteUpdatedMilliseconds == quote.updatedMilliseconds
+            {
+                state.symbols[quote.symbol]?.dirty = true
+            }
+        }
+    }
+
+    /// Quotes changed since the last call, as the cache stores them (the spec's option_quotes).
+    public func takeDirtyQuotes() -> [LastQuote] {
+        state.withLock { state in
+            var out: [LastQuote] = []
+            for (symbol, entry) in state.symbols where entry.dirty {
+                guard let quote = entry.quote else { continue }
+                out.append(
+                    LastQuote(
+                        symbol: symbol, bidPrice: quote.bidPrice, askPrice: quote.askPrice,
+                        lastPrice: entry.trades.last?.price ?? .nan, midpoint: Self.midpoint(quote),
+                        updatedMilliseconds: entry.quoteUpdatedMilliseconds
+                    )
+                )
+                state.symbols[symbol]?.dirty = false
+            }
+            return out
+        }
+    }
+
+    // MARK: Stream
+
+    public func receive(quotes: [Quote]) {
+        let now = clock.nowMilliseconds
+        let frozen = calendar.session(at: now) == .closed
+        var accepted: [(Quote, [any LiveOutput])] = []
+        var stale = 0
+        state.withLock { state in
+            for var quote in quotes {
+                guard let subscribers = state.subscribers[quote.symbol], !subscribers.isEmpty else { continue }
+                var entry = state.symbols[quote.symbol] ?? SymbolState()
+                if quote.sequence >= 0, entry.lastSequence > quote.sequence {
+                    stale += 1
+                    continue
+                }
+                quote.flags = Self.flags(quote)
+                entry.lastSequence = max(entry.lastSequence, quote.sequence)
+                entry.quote = quote
+                entry.quoteUpdatedMilliseconds = now
+                entry.dirty = true
+                state.symbols[quote.symbol] = entry
+                let outputs = Set(subscribers.map(\.output)).compactMap { state.outputs[$0] }
+                accepted.append((quote, outputs))
+            }
+        }
+        if stale > 0 {
+            metrics.increment(
+                "markethub_quotes_out_of_order_total", by: Double(stale),
+                help: "Quotes older than the last seen, ignored")
+        }
+        for (quote, outputs) in accepted {
+            let payload = Array(Self.quotePayload(quote, freshness: frozen ? "frozen" : "live").utf8)
+            let room = Self.room(quote.symbol)
+            for output in outputs {
+                output.publish(room: room, event: "live:quote", payload: payload, conflationKey: quote.symbol)
+            }
+        }
+        metrics.increment(
+            "markethub_live_quotes_routed_total", by: Double(accepted.count), help: "Quotes published to rooms")
+    }
+
+    public func receive(trades: [Trade]) {
+        var bySymbol: [String: [Trade]] = [:]
+        for trade in trades { bySymbol[trade.symbol, default: []].append(trade) }
+        var batches: [(String, [Trade], [any LiveOutput])] = []
+        state.withLock { state in
+            for (symbol, batch) in bySymbol {
+                guard let subscribers = state.subscribers[symbol], !subscribers.isEmpty else { continue }
+                var entry = state.symbols[symbol] ?? SymbolState()
+                entry.trades.append(contentsOf: batch)
+                if entry.trades.count > limits.recentTrades {
+                    entry.trades.removeFirst(entry.trades.count - limits.recentTrades)
+                }
+                entry.dirty = entry.dirty || entry.quote != nil
+                state.symbols[symbol] = entry
+                batches.append((symbol, batch, Set(subscribers.map(\.output)).compactMap { state.outputs[$0] }))
+            }
+        }
+        for (symbol, batch, outputs) in batches {
+            let payload = Array(Self.tradesPayload(symbol: symbol, trades: batch[...]).utf8)
+            for output in outputs {
+                output.publish(room: Self.room(symbol), event: "live:trades", payload: payload, conflationKey: "")
+            }
+        }
+    }
+
+    public func receive(bars: [Bar]) {}
+
+    public func receive(state streamState: StreamState) {}
+
+    public func subscriptionFailed(symbol: String, channels: Channels, error: PluginError) {
+        guard channels.contains(.quotes) || channels.contains(.trades) else { return }
+        let clients = dropSymbol(symbol)
+        for client in clients { _ = notify(client, symbol: symbol, error: error) }
+        updateGauges()
+    }
+
+    // MARK: Encoding
+
+    static func flags(_ quote: Quote) -> UInt32 {
+        var flags: UInt32 = 0
+        if quote.bidPrice > quote.askPrice { flags |= 1 }
+        if quote.bidPrice == quote.askPrice { flags |= 2 }
+        if quote.bidPrice == 0 || quote.askPrice == 0 { flags |= 4 }
+        return flags
+    }
+
+    static func midpoint(_ quote: Quote) -> Double {
+        guard quote.bidPrice > 0, quote.askPrice > 0, quote.bidPrice.isFinite, quote.askPrice.isFinite else {
+            return .nan
+        }
+        return (quote.bidPrice + quote.askPrice) / 2
+    }
+
+    /// `live:quote` payload, written directly (this is the hottest encoder in the host).
+    static func quotePayload(_ quote: Quote, freshness: String) -> String {
+        var out = "{\"symbol\":"
+        JSONNumber.appendString(quote.symbol, to: &out)
+        out += ",\"bid\":" + JSONNumber.text(quote.bidPrice)
+        out += ",\"ask\":" + JSONNumber.text(quote.askPrice)
+        out += ",\"bidSize\":" + JSONNumber.text(quote.bidSize)
+        out += ",\"askSize\":" + JSONNumber.text(quote.askSize)
+        out += ",\"bidExchange\":" + (quote.bidExchange >= 0 ? String(quote.bidExchange) : "null")
+        out += ",\"askExchange\":" + (quote.askExchange >= 0 ? String(quote.askExchange) : "null")
+        out += ",\"midpoint\":" + JSONNumber.text(midpoint(quote))
+        out += ",\"timestamp\":" + String(quote.timestampNanoseconds / 1_000_000)
+        out += ",\"sequence\":" + (quote.sequence >= 0 ? String(quote.sequence) : "null")
+        out += ",\"freshness\":\"" + freshness + "\""
+        out += ",\"crossed\":" + (quote.flags & 1 != 0 ? "true" : "false")
+        out += ",\"locked\":" + (quote.flags & 2 != 0 ? "true" : "false")
+        out += ",\"zero\":" + (quote.flags & 4 != 0 ? "true" : "false")
+        out += "}"
+        return out
+    }
+
+    /// `live:trades` payload: `{symbol, trades: [{price, size, exchange, conditions, timestamp}]}`.
+    static func tradesPayload(symbol: String, trades: ArraySlice<Trade>) -> String {
+        var out = "{\"symbol\":"
+        JSONNumber.appendString(symbol, to: &out)
+        out += ",\"trades\":["
+        for (index, trade) in trades.enumerated() {
+            if index > 0 { out += "," }
+            out += "{\"price\":" + JSONNumber.text(trade.price)
+            out += ",\"size\":" + JSONNumber.text(trade.size)
+            out += ",\"exchange\":" + (trade.exchange >= 0 ? String(trade.exchange) : "null")
+            out += ",\"conditions\":[" + trade.conditions.map(String.init).joined(separator: ",") + "]"
+            out += ",\"timestamp\":" + String(trade.timestampNanoseconds / 1_000_000) + "}"
+        }
+        out += "]}"
+        return out
+    }
+}
