@@ -49,6 +49,12 @@ public final class HostCore: MarketDataSink, TransportEventHandler, Sendable {
 
     public var connectedClients: Int { state.withLock { $0.connectedClients } }
 
+    /// Answers an HTTP request with the host's routes (what a transport's request ends up calling).
+    public func handle(_ request: HTTPRequest) async -> HTTPResponse {
+        let router = state.withLock { $0.router }
+        return await router?.handle(request) ?? .error(503, "starting", "the host is starting")
+    }
+
     // MARK: MarketDataSink
 
     public func receive(quotes: [Quote]) {
@@ -126,10 +132,9 @@ public final class HostCore: MarketDataSink, TransportEventHandler, Sendable {
     }
 
     public func httpRequest(_ transport: TransportPlugin, requestID: UInt64, request: HTTPRequest) {
-        let router = state.withLock { $0.router }
         Task {
             let started = ContinuousClock.now
-            let response = await router?.handle(request) ?? .error(503, "starting", "the host is starting")
+            let response = await handle(request)
             transport.respond(requestID, response)
             let elapsed = ContinuousClock.now - started
             metrics.observe(

@@ -4,6 +4,7 @@ import PluginKit
 enum HostRoutes {
     static func make(runtime: HostRuntime) -> HTTPRouter {
         HTTPRouter { routes in
+            AggregatesRoutes.register(&routes, service: runtime.aggregates, warmer: runtime.warmer)
             routes.add("GET", "/health") { [weak runtime] _, _ in
                 guard let runtime else { return .error(503, "stopping", "the host is stopping") }
                 let report = runtime.health()

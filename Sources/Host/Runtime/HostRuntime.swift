@@ -15,6 +15,9 @@ public final class HostRuntime: Sendable {
     public let cache: CachePlugin
     public let transports: [TransportPlugin]
     public let quoteRouter: QuoteRouter
+    public let marketStatus: MarketStatusService
+    public let aggregates: AggregatesService
+    public let warmer: AggregatesWarmer
 
     /// Loads and validates every plugin the configuration names, without creating instances (what
     /// `check-config` does). Throws the first problem; refuses two plugins with the same id.
@@ -96,6 +99,15 @@ public final class HostRuntime: Sendable {
             for instance in created.reversed() { instance.destroy() }
             throw error
         }
+        marketStatus = MarketStatusService(provider: provider, clock: clock)
+        aggregates = AggregatesService(
+            provider: provider, cache: cache, status: marketStatus, clock: clock, logger: logger, metrics: metrics,
+            sourceName: provider.descriptor.id
+        )
+        warmer = AggregatesWarmer(
+            service: aggregates, clock: clock, logger: logger,
+            popular: configuration.host.aggregatesWorkerEnabled ? configuration.host.aggregatesWorkerSymbols : []
+        )
         quoteRouter.attach(to: core)
         core.setRouter(HostRoutes.make(runtime: self))
     }
@@ -125,6 +137,6 @@ public final class HostRuntime: Sendable {
     /// Every service `serve` runs, in start order (a ServiceGroup shuts them down in reverse, so the quote
     /// writer flushes before the plugins stop).
     public var services: [any Service] {
-        [service, QuotePersistenceService(router: quoteRouter, cache: cache, clock: clock, logger: logger)]
+        [service, QuotePersistenceService(router: quoteRouter, cache: cache, clock: clock, logger: logger), warmer]
     }
 }
