@@ -80,6 +80,19 @@ let package = Package(
             linkerSettings: pluginLinkerSettings
         ),
 
+        // SocketIOTransport: Engine.IO v4 / Socket.IO v5 on Hummingbird, split into a pure codec, the server and
+        // the plugin boundary.
+        .target(
+            name: "SocketIOProtocol",
+            path: "Plugins/SocketIOTransport/Protocol",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SocketIOTests",
+            dependencies: ["SocketIOProtocol"],
+            swiftSettings: swiftSettings
+        ),
+
         .testTarget(
             name: "HostTests",
             dependencies: ["Host", "PluginAPI", "PluginKit", "PluginConformance"],
