@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "PluginKit", targets: ["PluginKit"]),
         .library(name: "PluginConformance", targets: ["PluginConformance"]),
         .library(name: "MemoryCache", type: .dynamic, targets: ["MemoryCache"]),
+        .library(name: "SocketIOTransport", type: .dynamic, targets: ["SocketIOTransport"]),
         .executable(name: "socketio-conformance-server", targets: ["SocketIOConformanceServer"]),
     ],
     dependencies: [
@@ -106,6 +107,21 @@ let package = Package(
             ],
             path: "Plugins/SocketIOTransport/Server",
             swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SocketIOTransport",
+            dependencies: [
+                "PluginAPI",
+                "PluginKit",
+                "SocketIOProtocol",
+                "SocketIOServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Plugins/SocketIOTransport/Plugin",
+            swiftSettings: swiftSettings,
+            linkerSettings: pluginLinkerSettings
         ),
         .executableTarget(
             name: "SocketIOConformanceServer",

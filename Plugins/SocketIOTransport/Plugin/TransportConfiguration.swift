@@ -1,0 +1,76 @@
+import PluginKit
+import SocketIOProtocol
+import SocketIOServer
+
+extension SocketIOServerConfiguration {
+    /// Reads the plugin's JSON config section (keys documented on `SocketIOServerConfiguration`) and validates it.
+    /// Unknown keys are returned so the caller can warn about them.
+    static func fromPluginJSON(_ text: String) throws(PluginError) -> (Self, unknownKeys: [String]) {
+        var configuration = SocketIOServerConfiguration()
+        guard !text.isEmpty else { return (configuration, []) }
+        let root: JSONValue
+        do {
+            root = try JSONValue.parse(text)
+        } catch {
+            throw .invalid("config is not valid JSON: \(error.message)")
+        }
+        guard case .object(let members) = root else { throw .invalid("config must be a JSON object") }
+
+        func string(_ key: String, _ value: JSONValue) throws(PluginError) -> String {
+            guard case .string(let text) = value else { throw .invalid("\(key) must be a string") }
+            return text
+        }
+        func integer(_ key: String, _ value: JSONValue) throws(PluginError) -> Int {
+            guard case .number(let text) = value, let number = Int(text) else {
+                throw .invalid("\(key) must be an integer")
+            }
+            return number
+        }
+        func double(_ key: String, _ value: JSONValue) throws(PluginError) -> Double {
+            guard case .number(let text) = value, let number = Double(text) else {
+                throw .invalid("\(key) must be a number")
+            }
+            return number
+        }
+        func strings(_ key: String, _ value: JSONValue) throws(PluginError) -> [String] {
+            guard case .array(let elements) = value else { throw .invalid("\(key) must be an array of strings") }
+            var result: [String] = []
+            for element in elements { result.append(try string(key, element)) }
+            return result
+        }
+
+        var unknown: [String] = []
+        for member in members {
+            let (key, value) = (member.key, member.value)
+            if value == .null { continue }
+            switch key {
+            case "host": configuration.host = try string(key, value)
+            case "port": configuration.port = try integer(key, value)
+            case "path": configuration.path = try string(key, value)
+            case "pingInterval": configuration.pingInterval = try integer(key, value)
+            case "pingTimeout": configuration.pingTimeout = try integer(key, value)
+            case "maxPayload": configuration.maxPayload = try integer(key, value)
+            case "connectTimeout": configuration.connectTimeout = try integer(key, value)
+            case "namespaces": configuration.namespaces = try strings(key, value)
+            case "token": configuration.token = try string(key, value)
+            case "corsOrigins": configuration.corsOrigins = try strings(key, value)
+            case "maxClients": configuration.maxClients = try integer(key, value)
+            case "maxRoomsPerClient", "maxSubscriptionsPerClient":
+                configuration.maxRoomsPerClient = try integer(key, value)
+            case "eventsPerSecond": configuration.eventsPerSecond = try double(key, value)
+            case "eventBurst": configuration.eventBurst = try integer(key, value)
+            case "maxBodyBytes": configuration.maxBodyBytes = try integer(key, value)
+            case "webRoot": configuration.webRoot = try string(key, value)
+            case "maxQueuedMessages": configuration.maxQueuedMessages = try integer(key, value)
+            case "slowClientGrace": configuration.slowClientGrace = try integer(key, value)
+            default: unknown.append(key)
+            }
+        }
+        do {
+            try configuration.validate()
+        } catch {
+            throw .invalid(error.message)
+        }
+        return (configuration, unknown)
+    }
+}
