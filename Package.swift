@@ -140,6 +140,8 @@ let package = Package(
         .testTarget(
             name: "SocketIOTests",
             dependencies: [
+                "PluginAPI",
+                "PluginKit",
                 "SocketIOProtocol",
                 "SocketIOServer",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
