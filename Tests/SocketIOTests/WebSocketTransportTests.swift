@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import SocketIOProtocol
 import SocketIOServer
+import Synchronization
 import Testing
 import WSClient
 
@@ -52,7 +53,8 @@ func withWebSocket(
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     do {
         _ = try await WebSocketClient.connect(
-            url: "ws://127.0.0.1:\(port)\(path)?\(query)", eventLoopGroup: group, logger: testLogger
+            url: "ws://127.0.0.1:\(port)\(path)?\(query)", configuration: .init(maxFrameSize: 1 << 22),
+            eventLoopGroup: group, logger: testLogger
         ) { inbound, outbound, _ in
             var peer = EnginePeer(inbound, outbound)
             try await body(&peer)
@@ -257,4 +259,72 @@ struct WebSocketTransportTests {
             #expect(try await pollData(port, sid).first?.hasPrefix("40") == true)
         }
     }
+}
+
+@Suite("Slow consumers")
+struct SlowConsumerTests {
+    @Test("a client that stops reading is disconnected with a reason while a reading client gets every message")
+    func slowClientIsDisconnected() async throws {
+        let configuration = config {
+            $0.maxQueuedMessages = 16
+            $0.slowClientGrace = 200
+            $0.pingInterval = 10_000
+            $0.pingTimeout = 10_000
+        }
+        try await withServer(configuration) { server, port, delegate in
+            let payload = "{\"blob\":\"" + String(repeating: "q", count: 32 * 1_024) + "\"}"
+            let total = 600
+            try await withThrowingTaskGroup(of: Int.self) { clients in
+                @Sendable func join(_ peer: inout EnginePeer) async throws {
+                    _ = try await peer.nextText()
+                    try await peer.send("40")
+                    _ = try await peer.nextText()
+                    _ = try await peer.nextText()
+                    try await peer.send("421[\"join\",\"feed\"]")
+                    #expect(try await peer.nextText() == "431[]")
+                }
+                let isJoin: @Sendable (Observed) -> Bool = { if case .event(_, "join", _) = $0 { true } else { false } }
+                clients.addTask {
+                    let received = Counter()
+                    try await withWebSocket(port) { fast in
+                        try await join(&fast)
+                        while received.value < total {
+                            guard case .text(let text)? = try await fast.next() else { break }
+                            if text.hasPrefix("42[\"tick\",") { received.increment() }
+                        }
+                    }
+                    return received.value
+                }
+                guard case .event(let fastID, _, _) = try await delegate.next(where: isJoin) else { return }
+                clients.addTask {
+                    try await withWebSocket(port) { slow in
+                        try await join(&slow)
+                        // From here on this client reads nothing; the test cancels it once the server gave up.
+                        try await Task.sleep(for: .seconds(30))
+                    }
+                    return -1
+                }
+                _ = try await delegate.next(where: isJoin)
+                for _ in 0..<total {
+                    try server.publish(room: "feed", event: "tick", payloadJSON: Array(payload.utf8))
+                    try await Task.sleep(for: .milliseconds(1))
+                }
+                let gone = try await delegate.next(timeout: .seconds(10)) {
+                    if case .disconnected = $0 { true } else { false }
+                }
+                guard case .disconnected(let goneID, let reason) = gone else { throw TestFailure("\(gone)") }
+                #expect(reason.hasPrefix("slow consumer"))
+                #expect(goneID != fastID)
+                #expect(try await clients.next() == total)
+                clients.cancelAll()
+            }
+        }
+    }
+}
+
+/// A thread-safe counter for test tasks.
+final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+    var value: Int { count.load(ordering: .relaxed) }
+    func increment() { count.add(1, ordering: .relaxed) }
 }

@@ -7,6 +7,9 @@ import SocketIOProtocol
 import Synchronization
 
 extension SocketIOServer {
+    /// How many bytes the WebSocket writer takes from a client's queue at a time (at least one message).
+    static let webSocketBatchBytes = 64 * 1_024
+
     /// Splits `path?query` into the path and its decoded query parameters.
     static func splitTarget(_ target: String) -> (path: String, query: [String: String]) {
         let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
@@ -146,10 +149,11 @@ extension SocketIOServer {
         }
     }
 
-    /// Writes the session's queue to the socket until the queue closes, then closes the socket.
+    /// Writes the session's queue to the socket until the queue closes, then closes the socket. Takes small
+    /// batches so a backlog stays in the queue, where it is conflated and counted against the client's limit.
     private func drain(_ session: EngineSession, to outbound: WebSocketOutboundWriter) async {
         do {
-            while let batch = await session.queue.next() {
+            while let batch = await session.queue.next(maxBytes: Self.webSocketBatchBytes) {
                 for message in batch {
                     for frame in message.frames {
                         let opcode: WebSocketOpcode = frame.isBinary ? .binary : .text
