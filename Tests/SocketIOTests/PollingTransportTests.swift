@@ -61,6 +61,9 @@ struct PollingTransportTests {
             }
             let post = try await http(port, .post, "/socket.io/?EIO=4&transport=polling&sid=nope", body: "40")
             #expect(post.status == 400)
+            for method in [HTTPRequest.Method.post, .put, .delete] {
+                #expect(try await http(port, method, "/socket.io/?EIO=4&transport=polling").status == 400)
+            }
             // Still healthy.
             _ = try await pollingHandshake(port)
         }
@@ -95,6 +98,8 @@ struct PollingTransportTests {
             _ = try await send(port, sid, ["41"])
             let gone = try await delegate.next { if case .disconnected = $0 { true } else { false } }
             #expect(gone == .disconnected(id, reason: "client namespace disconnect"))
+            // With no namespace left, the connection itself is closed.
+            #expect(try await poll(port, sid).status == 400)
         }
     }
 

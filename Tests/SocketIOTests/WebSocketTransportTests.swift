@@ -93,6 +93,26 @@ struct WebSocketTransportTests {
         }
     }
 
+    @Test("leaving a custom namespace keeps the connection; leaving the last namespace closes it")
+    func namespaceDisconnects() async throws {
+        try await withServer(config { $0.namespaces = ["/", "/custom"] }) { _, port, _ in
+            try await withWebSocket(port) { peer in
+                _ = try await peer.nextText()
+                try await peer.send("40")
+                _ = try await peer.nextText()
+                _ = try await peer.nextText()
+                try await peer.send("40/custom,{\"token\":\"abc\"}")
+                #expect(try await peer.nextText().hasPrefix("40/custom,{\"sid\":"))
+                #expect(try await peer.nextText() == "42/custom,[\"auth\",{\"token\":\"abc\"}]")
+                try await peer.send("41/custom,")
+                try await peer.send("42[\"message\",\"main\"]")
+                #expect(try await peer.nextText() == "42[\"message-back\",\"main\"]")
+                try await peer.send("41")
+                #expect(try await peer.next() == nil)
+            }
+        }
+    }
+
     @Test("a malformed Socket.IO packet closes the connection and the server stays healthy")
     func malformedPacket() async throws {
         try await withServer { server, port, delegate in

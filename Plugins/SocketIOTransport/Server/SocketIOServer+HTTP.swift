@@ -59,6 +59,9 @@ extension SocketIOServer {
             router.post(RouterPath(path)) { request, context in
                 await self.pollingPOST(request, context: context, echo: echo)
             }
+            for method in [HTTPRequest.Method.put, .patch, .delete] {
+                router.on(RouterPath(path), method: method) { _, _ in Self.engineError(2, "Bad handshake method") }
+            }
         }
         for path in ["/api/**", "/health", "/metrics", "/openapi.yaml"] {
             for method in [HTTPRequest.Method.get, .head, .post, .put, .patch, .delete] {

@@ -63,9 +63,13 @@ extension SocketIOServer {
         case .connect:
             connect(session, namespace: packet.namespace, auth: packet.data ?? .object([]))
         case .disconnect:
-            let clientID = session.state.withLock { $0.sockets.removeValue(forKey: packet.namespace) }
+            let (clientID, remaining) = session.state.withLock { state in
+                (state.sockets.removeValue(forKey: packet.namespace), state.sockets.count)
+            }
             guard let clientID, registry.withLock({ Self.removeClientRecord(clientID, from: &$0) }) else { return }
             delegate.server(self, clientDisconnected: clientID, reason: "client namespace disconnect")
+            // Like the reference server: a connection left with no namespace is closed.
+            if remaining == 0 { closeSession(session, reason: "client namespace disconnect") }
         case .event, .binaryEvent:
             receiveEvent(packet, from: session)
         case .ack, .binaryAck, .connectError:

@@ -244,8 +244,17 @@ public final class SocketIOServer: Service, Sendable {
     public func disconnect(_ clientID: UInt64, reason: String) throws(SocketIOServerError) {
         let removed = registry.withLock { Self.removeClient(clientID, from: &$0) }
         guard let removed else { throw SocketIOServerError(.notFound, "no client \(clientID)") }
-        removed.session.state.withLock { _ = $0.sockets.removeValue(forKey: removed.namespace) }
-        enqueue(encode(SocketIOPacket(.disconnect, namespace: removed.namespace)), to: removed.session)
+        let remaining = removed.session.state.withLock { state in
+            state.sockets.removeValue(forKey: removed.namespace)
+            return state.sockets.count
+        }
+        let packet = encode(SocketIOPacket(.disconnect, namespace: removed.namespace))
+        if remaining == 0 {
+            // Nothing else uses the connection: the DISCONNECT is its last packet.
+            closeSession(removed.session, reason: reason, final: packet.frames[0])
+        } else {
+            enqueue(packet, to: removed.session)
+        }
         delegate.server(self, clientDisconnected: clientID, reason: reason)
     }
 
