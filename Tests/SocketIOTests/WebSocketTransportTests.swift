@@ -2,6 +2,7 @@ import HTTPTypes
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 import SocketIOProtocol
 import SocketIOServer
 import Synchronization
@@ -278,6 +279,52 @@ struct WebSocketTransportTests {
             _ = try await send(port, sid, ["40"])
             #expect(try await pollData(port, sid).first?.hasPrefix("40") == true)
         }
+    }
+}
+
+@Suite("Graceful shutdown")
+struct GracefulShutdownTests {
+    @Test("shutdown closes open WebSockets and pending polls promptly and tells the delegate why")
+    func closesConnections() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let delegate = RecordingDelegate()
+        let server = SocketIOServer(
+            configuration: config { $0.pingInterval = 10_000 }, delegate: delegate, eventLoopGroup: group,
+            logger: testLogger
+        )
+        let services = ServiceGroup(configuration: .init(services: [server], logger: testLogger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await services.run() }
+            let port = try await server.waitUntilListening()
+            let sid = try await pollingHandshake(port)
+            _ = try await send(port, sid, ["40"])
+            _ = try await pollData(port, sid)
+            tasks.addTask {
+                let pending = try await poll(port, sid)
+                #expect(pending.packets == ["1"])
+            }
+            tasks.addTask {
+                try await withWebSocket(port) { peer in
+                    _ = try await peer.nextText()
+                    try await peer.send("40")
+                    _ = try await peer.nextText()
+                    while try await peer.next() != nil {}
+                }
+            }
+            _ = try await delegate.next { if case .connected = $0 { true } else { false } }
+            _ = try await delegate.next { if case .connected = $0 { true } else { false } }
+            // Let the polling GET reach the server and start waiting.
+            try await Task.sleep(for: .milliseconds(300))
+            let started = ContinuousClock.now
+            await services.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            #expect(ContinuousClock.now - started < .seconds(5))
+            for _ in 0..<2 {
+                let gone = try await delegate.next { if case .disconnected = $0 { true } else { false } }
+                #expect({ if case .disconnected(_, "server shutting down") = gone { true } else { false } }())
+            }
+        }
+        try await group.shutdownGracefully()
     }
 }
 

@@ -88,12 +88,18 @@ public final class SocketIOServer: Service, Sendable {
         let application = makeApplication(threadPool: threadPool)
         var failure: (any Error)?
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await application.run() }
-                group.addTask { await self.runHeartbeats() }
-                // The application returns on graceful shutdown; the heartbeat loop then has nothing to serve.
-                try await group.next()
-                group.cancelAll()
+            // Long-lived connections (WebSockets, pending polls) would hold up the HTTP server's graceful
+            // shutdown, so every session is closed as soon as shutdown begins.
+            try await withGracefulShutdownHandler {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await application.run() }
+                    group.addTask { await self.runHeartbeats() }
+                    // The application returns on graceful shutdown; the heartbeat loop then has nothing to serve.
+                    try await group.next()
+                    group.cancelAll()
+                }
+            } onGracefulShutdown: {
+                self.shutDownSessions()
             }
         } catch {
             failure = error
