@@ -35,7 +35,12 @@ func pollData(_ port: Int, _ sid: String, path: String = "/socket.io/") async th
 struct PollingTransportTests {
     @Test("handshake answers the open packet with sid, upgrades and timings")
     func handshake() async throws {
-        try await withServer { _, port, _ in
+        try await withServer(
+            config {
+                $0.pingInterval = 300
+                $0.pingTimeout = 200
+            }
+        ) { _, port, _ in
             let response = try await http(port, .get, "/socket.io/?EIO=4&transport=polling")
             #expect(response.status == 200)
             #expect(response.headers[.contentType] == "text/plain; charset=UTF-8")
@@ -176,7 +181,12 @@ struct PollingTransportTests {
 
     @Test("the server pings every pingInterval and closes a client that does not answer within pingTimeout")
     func heartbeatTimeout() async throws {
-        try await withServer { _, port, delegate in
+        try await withServer(
+            config {
+                $0.pingInterval = 300
+                $0.pingTimeout = 200
+            }
+        ) { _, port, delegate in
             let sid = try await pollingHandshake(port)
             _ = try await send(port, sid, ["40"])
             _ = try await pollData(port, sid)
