@@ -14,6 +14,7 @@ import Testing
 final class HostRecorder: Sendable {
     let lines = Mutex<[String]>([])
     let logs = Mutex<[String]>([])
+    let metrics = Mutex<[String]>([])
     /// Set by the test: the vtable and instance to answer HTTP requests and acks with.
     let respondTarget = Mutex<PluginTarget?>(nil)
 
@@ -78,6 +79,9 @@ struct TransportPluginTests {
         api.ctx = context
         api.log = { ctx, _, message, _ in hostRecorder(ctx).logs.withLock { $0.append(String(message)) } }
         api.monotonic_ns = { _ in Int64(DispatchTime.now().uptimeNanoseconds) }
+        api.metric = { ctx, kind, name, _, _, value in
+            hostRecorder(ctx).metrics.withLock { $0.append("\(kind) \(String(name)) \(value)") }
+        }
         var callbacks = mh_transport_host()
         callbacks.struct_size = UInt32(MemoryLayout<mh_transport_host>.stride)
         callbacks.ctx = context
@@ -132,7 +136,9 @@ struct TransportPluginTests {
         #expect(errors.message.contains("port"))
 
         let port = try freePort()
-        let config = "{\"port\":\(port),\"pingInterval\":300,\"pingTimeout\":200,\"token\":\"tk\",\"somethingElse\":1}"
+        let config =
+            "{\"port\":\(port),\"pingInterval\":300,\"pingTimeout\":200,\"token\":\"tk\",\"somethingElse\":1,"
+            + "\"metricsInterval\":100}"
         try #require(
             withMHString(config) { vtable.pointee.create(&api, $0, &callbacks, &instance, errors.errbuf) }
                 == mh_status(MH_OK))
@@ -223,12 +229,19 @@ struct TransportPluginTests {
         #expect(answered.body == "{\"ok\":true}")
         #expect(try await recorder.wait(for: "http") == "http GET /api/market/status bearer")
 
+        // Statistics reach the host as metrics.
+        let metrics = recorder.metrics.withLock { $0 }
+        #expect(metrics.contains { $0.hasPrefix("\(MH_METRIC_GAUGE_SET) socketio_clients ") })
+        #expect(metrics.contains { $0.hasPrefix("\(MH_METRIC_COUNTER_ADD) socketio_messages_queued_total ") })
+
         vtable.pointee.stop(plugin)
         let seen = recorder.lines.withLock { $0.count }
+        let metricsSeen = recorder.metrics.withLock { $0.count }
         // After stop: nothing listens and no callback is made.
         await #expect(throws: (any Error).self) { _ = try await http(port, .get, "/health") }
         try await Task.sleep(for: .milliseconds(300))
         #expect(recorder.lines.withLock { $0.count } == seen)
+        #expect(recorder.metrics.withLock { $0.count } == metricsSeen)
         vtable.pointee.stop(plugin)
         vtable.pointee.destroy(plugin)
     }

@@ -132,6 +132,7 @@ struct WebSocketTransportTests {
             guard case .disconnected(_, let reason) = gone else { throw TestFailure("\(gone)") }
             #expect(reason.hasPrefix("parse error"))
             #expect(server.sessionCount == 0)
+            #expect(server.statistics.protocolErrors == 1)
             _ = try await pollingHandshake(port)
         }
     }
@@ -254,7 +255,7 @@ struct WebSocketTransportTests {
                 $0.eventsPerSecond = 1
                 $0.eventBurst = 2
             }
-        ) { _, port, _ in
+        ) { server, port, _ in
             try await withWebSocket(port) { peer in
                 _ = try await peer.nextText()
                 try await peer.send("40")
@@ -266,6 +267,7 @@ struct WebSocketTransportTests {
                 #expect(try await peer.nextText() == "431[1]")
                 #expect(try await peer.nextText() == "432[2]")
                 #expect(try await peer.nextText().hasPrefix("433[{\"error\":\"rate_limited\""))
+                #expect(server.statistics.eventsRateLimited == 1)
             }
         }
     }
@@ -382,6 +384,7 @@ struct SlowConsumerTests {
                 guard case .disconnected(let goneID, let reason) = gone else { throw TestFailure("\(gone)") }
                 #expect(reason.hasPrefix("slow consumer"))
                 #expect(goneID != fastID)
+                #expect(server.statistics.slowConsumerDisconnects == 1)
                 #expect(try await clients.next() == total)
                 clients.cancelAll()
             }

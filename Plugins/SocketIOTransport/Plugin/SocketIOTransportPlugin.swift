@@ -47,9 +47,12 @@ enum SocketIOTransportPlugin {
                 guard let host, let callbacks, let out else {
                     throw PluginError.invalid("create needs host, callbacks and out")
                 }
-                let (configuration, unknown) = try SocketIOServerConfiguration.fromPluginJSON(String(config))
+                let (configuration, metricsInterval, unknown) = try SocketIOServerConfiguration.fromPluginJSON(
+                    String(config)
+                )
                 let instance = TransportInstance(
-                    host: PluginHost(host), callbacks: HostCallbacks(callbacks), configuration: configuration
+                    host: PluginHost(host), callbacks: HostCallbacks(callbacks), configuration: configuration,
+                    metricsInterval: .milliseconds(metricsInterval)
                 )
                 if !unknown.isEmpty {
                     instance.logger.warning(

@@ -3,11 +3,15 @@ import SocketIOProtocol
 import SocketIOServer
 
 extension SocketIOServerConfiguration {
-    /// Reads the plugin's JSON config section (keys documented on `SocketIOServerConfiguration`) and validates it.
+    /// Reads the plugin's JSON config section (keys documented on `SocketIOServerConfiguration`, plus
+    /// `metricsInterval` in ms, default 5000, for statistics reported to the host) and validates it.
     /// Unknown keys are returned so the caller can warn about them.
-    static func fromPluginJSON(_ text: String) throws(PluginError) -> (Self, unknownKeys: [String]) {
+    static func fromPluginJSON(
+        _ text: String
+    ) throws(PluginError) -> (Self, metricsInterval: Int, unknownKeys: [String]) {
         var configuration = SocketIOServerConfiguration()
-        guard !text.isEmpty else { return (configuration, []) }
+        var metricsInterval = 5_000
+        guard !text.isEmpty else { return (configuration, metricsInterval, []) }
         let root: JSONValue
         do {
             root = try JSONValue.parse(text)
@@ -63,6 +67,7 @@ extension SocketIOServerConfiguration {
             case "webRoot": configuration.webRoot = try string(key, value)
             case "maxQueuedMessages": configuration.maxQueuedMessages = try integer(key, value)
             case "slowClientGrace": configuration.slowClientGrace = try integer(key, value)
+            case "metricsInterval": metricsInterval = try integer(key, value)
             default: unknown.append(key)
             }
         }
@@ -71,6 +76,7 @@ extension SocketIOServerConfiguration {
         } catch {
             throw .invalid(error.message)
         }
-        return (configuration, unknown)
+        guard metricsInterval >= 100 else { throw .invalid("metricsInterval must be at least 100 ms") }
+        return (configuration, metricsInterval, unknown)
     }
 }

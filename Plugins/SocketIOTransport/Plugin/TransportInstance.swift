@@ -21,6 +21,8 @@ final class TransportInstance: SocketIOServerDelegate {
     let logger: Logger
     /// How long a forwarded HTTP request may wait for the host's `respond`.
     let responseTimeout: Duration = .seconds(30)
+    /// How often statistics are reported through `mh_host_api.metric`.
+    let metricsInterval: Duration
 
     private struct Running {
         let group: MultiThreadedEventLoopGroup
@@ -39,8 +41,12 @@ final class TransportInstance: SocketIOServerDelegate {
     private let pending = Mutex<[UInt64: CheckedContinuation<ForwardedResponse, Never>]>([:])
     private let requestIDs = Atomic<UInt64>(0)
 
-    init(host: PluginHost, callbacks: HostCallbacks, configuration: SocketIOServerConfiguration) {
+    init(
+        host: PluginHost, callbacks: HostCallbacks, configuration: SocketIOServerConfiguration,
+        metricsInterval: Duration
+    ) {
         self.host = host
+        self.metricsInterval = metricsInterval
         self.callbacks = callbacks
         self.configuration = configuration
         self.logger = host.logger(label: "markethub.socketio-transport")
@@ -69,8 +75,9 @@ final class TransportInstance: SocketIOServerDelegate {
         let server = SocketIOServer(
             configuration: configuration, delegate: self, clock: clock, eventLoopGroup: group, logger: logger
         )
+        let reporter = MetricsReporter(server: server, host: host, interval: metricsInterval)
         let services = ServiceGroup(
-            configuration: .init(services: [server], gracefulShutdownSignals: [], logger: logger)
+            configuration: .init(services: [server, reporter], gracefulShutdownSignals: [], logger: logger)
         )
         let finished = DispatchSemaphore(value: 0)
         let bound = DispatchSemaphore(value: 0)

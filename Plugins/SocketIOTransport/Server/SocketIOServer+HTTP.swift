@@ -183,6 +183,7 @@ extension SocketIOServer {
         do {
             packets = try PollingPayload.decode(body.readableBytesView)
         } catch {
+            counters.add(.protocolErrors)
             closeSession(session, reason: "parse error: \(error.message)", final: .text("1"))
             return Self.engineError(3, "Bad request: \(error.message)")
         }

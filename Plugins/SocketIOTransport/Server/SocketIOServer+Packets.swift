@@ -29,6 +29,7 @@ extension SocketIOServer {
         case (.noop, _):
             return true
         default:
+            counters.add(.protocolErrors)
             closeSession(session, reason: "parse error: unexpected \(packet.type) packet", final: .text("1"))
             return false
         }
@@ -47,6 +48,7 @@ extension SocketIOServer {
         }
         switch result {
         case .failure(let error):
+            counters.add(.protocolErrors)
             logger.debug("malformed Socket.IO packet", metadata: ["sio.sid": "\(session.sid)", "error": "\(error)"])
             closeSession(session, reason: "parse error: \(error.message)", final: .text("1"))
             return false
@@ -139,6 +141,7 @@ extension SocketIOServer {
             return (true, token)
         }
         guard allowed else {
+            counters.add(.eventsRateLimited)
             logger.debug("event rate limit exceeded", metadata: ["sio.client": "\(clientID)"])
             if let ackID = packet.ackId {
                 let error = JSONValue.object([

@@ -100,11 +100,19 @@ extension SocketIOServer {
             }
             do {
                 for try await message in inbound.messages(maxSize: configuration.maxPayload) {
-                    let packet: EnginePacket
+                    let decoded: EnginePacket?
                     switch message {
-                    case .text(let text): packet = try EnginePacket.decodeText(Array(text.utf8))
-                    case .binary(let buffer): packet = .binary(Array(buffer.readableBytesView))
+                    case .text(let text):
+                        do throws(ProtocolError) {
+                            decoded = try EnginePacket.decodeText(Array(text.utf8))
+                        } catch {
+                            counters.add(.protocolErrors)
+                            closeSession(session, reason: "parse error: \(error.message)", final: .text("1"))
+                            decoded = nil
+                        }
+                    case .binary(let buffer): decoded = .binary(Array(buffer.readableBytesView))
                     }
+                    guard let packet = decoded else { break }
                     switch phase {
                     case .awaitingProbe:
                         guard packet == EnginePacket(.ping, text: "probe") else { break }

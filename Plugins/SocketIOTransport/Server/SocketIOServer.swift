@@ -56,6 +56,7 @@ public final class SocketIOServer: Service, Sendable {
     }
 
     let registry = Mutex(Registry())
+    let counters = StatisticsCounters()
     private let identifiers = Atomic<UInt64>(0)
     private let listenState = Mutex(ListenState())
 
@@ -153,6 +154,7 @@ public final class SocketIOServer: Service, Sendable {
                 {
                 case .none:
                     if session.queue.isOverdue(now: now) {
+                        counters.add(.slowConsumerDisconnects)
                         closeSession(session, reason: "slow consumer: outbound queue stayed over its limit")
                     }
                 case .sendPing:
@@ -179,6 +181,17 @@ public final class SocketIOServer: Service, Sendable {
 
     /// The number of open Engine.IO sessions.
     public var sessionCount: Int { registry.withLock { $0.sessions.count } }
+
+    /// A snapshot of the server's counters and gauges.
+    public var statistics: SocketIOServerStatistics {
+        let (clients, sessions) = registry.withLock { ($0.clients.count, $0.sessions.count) }
+        return SocketIOServerStatistics(
+            clients: clients, sessions: sessions, messagesQueued: counters.load(.messagesQueued),
+            messagesConflated: counters.load(.messagesConflated),
+            slowConsumerDisconnects: counters.load(.slowConsumerDisconnects),
+            eventsRateLimited: counters.load(.eventsRateLimited), protocolErrors: counters.load(.protocolErrors)
+        )
+    }
 
     /// Sends `event` with one JSON argument to every member of `room`. The frame is encoded once and the same
     /// bytes are queued for every member. With a `conflationKey`, a member's unsent message with the same key
@@ -316,8 +329,13 @@ public final class SocketIOServer: Service, Sendable {
     }
 
     func enqueue(_ message: OutboundMessage, to session: EngineSession, key: String? = nil) {
-        if session.queue.enqueue(message, key: key, now: clock.now()) == .overflow {
+        switch session.queue.enqueue(message, key: key, now: clock.now()) {
+        case .queued: counters.add(.messagesQueued)
+        case .conflated: counters.add(.messagesConflated)
+        case .overflow:
+            counters.add(.slowConsumerDisconnects)
             closeSession(session, reason: "slow consumer: outbound queue overflow")
+        case .closed: break
         }
     }
 
