@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "MemoryCache", type: .dynamic, targets: ["MemoryCache"]),
         .library(name: "SocketIOTransport", type: .dynamic, targets: ["SocketIOTransport"]),
         .executable(name: "socketio-conformance-server", targets: ["SocketIOConformanceServer"]),
+        .executable(name: "socketio-fanout-bench", targets: ["SocketIOFanOutBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -135,6 +136,23 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             path: "Plugins/SocketIOTransport/ConformanceServer",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "SocketIOFanOutBenchmark",
+            dependencies: [
+                "SocketIOProtocol",
+                "SocketIOServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "WSClient", package: "swift-websocket"),
+            ],
+            path: "Plugins/SocketIOTransport/Benchmark",
             swiftSettings: swiftSettings
         ),
         .testTarget(
