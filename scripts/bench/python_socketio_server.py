@@ -26,7 +26,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=5)
     args = parser.parse_args()
 
-    sio = socketio.AsyncServer(async_mode="aiohttp", ping_interval=25, ping_timeout=20)
+    sio = socketio.AsyncServer(async_mode="aiohttp", ping_interval=25, ping_timeout=20, cors_allowed_origins="*")
     app = web.Application()
     sio.attach(app)
     state = {"connected": 0}

@@ -8,7 +8,6 @@ import ServiceLifecycle
 import SocketIOProtocol
 import SocketIOServer
 import Synchronization
-import WSClient
 
 /// `socketio-fanout-bench [--mode socketio|bare|external] [--clients N] [--symbols S] [--rate R] [--seconds D]
 /// [--port P]`: fans a quote stream (S symbols × R quotes/s) out to N WebSocket clients in this process and
@@ -40,12 +39,17 @@ struct FanOutBenchmarkMain {
         logger.logLevel = .critical
         let serverGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: parameters.clientThreads)
-        switch parameters.mode {
-        case "socketio":
-            try await runSocketIO(parameters, serverGroup: serverGroup, clientGroup: clientGroup, logger: logger)
-        case "bare": try await runBare(parameters, serverGroup: serverGroup, clientGroup: clientGroup, logger: logger)
-        case "external": try await runExternal(parameters, clientGroup: clientGroup, logger: logger)
-        default: print("unknown mode \(parameters.mode)")
+        do {
+            switch parameters.mode {
+            case "socketio":
+                try await runSocketIO(parameters, serverGroup: serverGroup, clientGroup: clientGroup, logger: logger)
+            case "bare":
+                try await runBare(parameters, serverGroup: serverGroup, clientGroup: clientGroup, logger: logger)
+            case "external": try await runExternal(parameters, clientGroup: clientGroup, logger: logger)
+            default: print("unknown mode \(parameters.mode)")
+            }
+        } catch {
+            print("\(parameters.mode): benchmark failed: \(error)")
         }
         try await clientGroup.shutdownGracefully()
         try await serverGroup.shutdownGracefully()
@@ -74,8 +78,8 @@ struct FanOutBenchmarkMain {
             let connected = Counter()
             let clients = Task {
                 try await runClients(
-                    url: "ws://127.0.0.1:\(port)/socket.io/?EIO=4&transport=websocket", parameters: parameters,
-                    socketIO: true, group: clientGroup, logger: logger, connected: connected
+                    port: port, path: "/socket.io/?EIO=4&transport=websocket", parameters: parameters,
+                    socketIO: true, group: clientGroup, connected: connected
                 )
             }
             try await waitFor(connected, parameters.clients)
@@ -132,8 +136,8 @@ struct FanOutBenchmarkMain {
             let connected = Counter()
             let clients = Task {
                 try await runClients(
-                    url: "ws://127.0.0.1:\(port.value)/bare", parameters: parameters, socketIO: false,
-                    group: clientGroup, logger: logger, connected: connected
+                    port: port.value, path: "/bare", parameters: parameters, socketIO: false, group: clientGroup,
+                    connected: connected
                 )
             }
             try await waitFor(connected, parameters.clients)
@@ -156,8 +160,8 @@ struct FanOutBenchmarkMain {
     {
         let connected = Counter()
         let results = try await runClients(
-            url: "ws://127.0.0.1:\(parameters.port)/socket.io/?EIO=4&transport=websocket", parameters: parameters,
-            socketIO: true, group: clientGroup, logger: logger, connected: connected
+            port: parameters.port, path: "/socket.io/?EIO=4&transport=websocket", parameters: parameters,
+            socketIO: true, group: clientGroup, connected: connected
         )
         let published = results.compactMap(\.published).max() ?? 0
         let first = results.compactMap(\.firstPublish).min() ?? 0

@@ -8,7 +8,6 @@ import ServiceLifecycle
 import SocketIOProtocol
 import SocketIOServer
 import Synchronization
-import WSClient
 
 #if canImport(Glibc)
     import Glibc
@@ -64,65 +63,22 @@ struct Parameters: Sendable {
     var clientThreads = 1
 }
 
-/// Runs `clients` WebSocket clients against `url` until each sees the stop marker; returns their results.
+/// Runs `clients` WebSocket clients against `path` on 127.0.0.1:`port` until each sees the stop marker; returns
+/// their results.
 func runClients(
-    url: String, parameters: Parameters, socketIO: Bool, group: any EventLoopGroup, logger: Logger,
-    connected: Counter
+    port: Int, path: String, parameters: Parameters, socketIO: Bool, group: any EventLoopGroup, connected: Counter
 ) async throws -> [ClientResult] {
-    try await withThrowingTaskGroup(of: ClientResult.self) { tasks in
-        for _ in 0..<parameters.clients {
-            tasks.addTask {
-                let result = Box(ClientResult())
-                _ = try await WebSocketClient.connect(
-                    url: url, configuration: .init(maxFrameSize: 1 << 20), eventLoopGroup: group, logger: logger
-                ) { inbound, outbound, _ in
-                    var joined = !socketIO
-                    if joined { connected.increment() }
-                    for try await frame in inbound.messages(maxSize: 1 << 20) {
-                        guard case .text(let text) = frame else { continue }
-                        if socketIO {
-                            if text == "2" {
-                                try await outbound.write(.text("3"))
-                                continue
-                            }
-                            if text.hasPrefix("0{") {
-                                try await outbound.write(.text("40"))
-                                continue
-                            }
-                            if !joined, text.hasPrefix("40") {
-                                joined = true
-                                connected.increment()
-                                continue
-                            }
-                        }
-                        if text.contains("\"stop\"") {
-                            result.value.published = number(after: "\"published\":", in: text.utf8[...]).map(Int.init)
-                            result.value.firstPublish = number(after: "\"first\":", in: text.utf8[...])
-                            break
-                        }
-                        let now = wallNanoseconds()
-                        if let sent = timestamp(in: text.utf8[...]) {
-                            result.value.received += 1
-                            result.value.latencies.append(now - sent)
-                            result.value.lastReceive = now
-                        }
-                    }
-                    try? await outbound.close(.normalClosure, reason: nil)
-                }
-                return result.value
-            }
-        }
-        var results: [ClientResult] = []
-        for try await result in tasks { results.append(result) }
-        return results
+    var results: [ClientResult] = []
+    var futures: [EventLoopFuture<ClientResult>] = []
+    for _ in 0..<parameters.clients {
+        futures.append(
+            RawWebSocketClient.run(
+                host: "127.0.0.1", port: port, path: path, socketIO: socketIO, group: group, connected: connected
+            )
+        )
     }
-}
-
-/// A mutable value owned by one client task.
-final class Box<Value>: @unchecked Sendable {
-    // Safety: only the client task that created the box touches it, sequentially.
-    var value: Value
-    init(_ value: Value) { self.value = value }
+    for future in futures { results.append(try await future.get()) }
+    return results
 }
 
 /// A thread-safe counter.
