@@ -214,6 +214,23 @@ struct PollingTransportTests {
         }
     }
 
+    @Test("a server-side disconnect sends DISCONNECT; a connection left idle is closed by the connect timeout")
+    func serverDisconnect() async throws {
+        try await withServer(config { $0.connectTimeout = 500 }) { server, port, delegate in
+            let sid = try await pollingHandshake(port)
+            _ = try await send(port, sid, ["40"])
+            _ = try await pollData(port, sid)
+            let connected = try await delegate.next()
+            guard case .connected(let id, _, _) = connected else { throw TestFailure("\(connected)") }
+            try server.disconnect(id, reason: "kicked")
+            #expect(try await delegate.next() == .disconnected(id, reason: "kicked"))
+            #expect(try await pollData(port, sid) == ["41"])
+            #expect(throws: SocketIOServerError.self) { try server.disconnect(id, reason: "again") }
+            try await Task.sleep(for: .milliseconds(900))
+            #expect(try await poll(port, sid).status == 400)
+        }
+    }
+
     @Test("a client POST of the close packet ends the session")
     func clientClose() async throws {
         try await withServer { _, port, _ in

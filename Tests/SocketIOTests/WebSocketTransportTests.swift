@@ -303,7 +303,7 @@ struct GracefulShutdownTests {
             _ = try await pollData(port, sid)
             tasks.addTask {
                 let pending = try await poll(port, sid)
-                #expect(pending.packets == ["1"])
+                #expect(pending.packets == ["6"])
             }
             tasks.addTask {
                 try await withWebSocket(port) { peer in

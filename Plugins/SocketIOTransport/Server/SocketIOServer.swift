@@ -171,7 +171,9 @@ public final class SocketIOServer: Service, Sendable {
             registry.stopping = true
             return Array(registry.sessions.values)
         }
-        for session in sessions { closeSession(session, reason: "server shutting down", final: .text("1")) }
+        // A noop (not a close packet) ends pending polls, so clients treat the shutdown as a lost connection and
+        // reconnect when the server is back, as they do when a WebSocket simply closes.
+        for session in sessions { closeSession(session, reason: "server shutting down", final: .text("6")) }
     }
 
     // MARK: - Public API
@@ -267,12 +269,12 @@ public final class SocketIOServer: Service, Sendable {
             state.sockets.removeValue(forKey: removed.namespace)
             return state.sockets.count
         }
-        let packet = encode(SocketIOPacket(.disconnect, namespace: removed.namespace))
+        enqueue(encode(SocketIOPacket(.disconnect, namespace: removed.namespace)), to: removed.session)
         if remaining == 0 {
-            // Nothing else uses the connection: the DISCONNECT is its last packet.
-            closeSession(removed.session, reason: reason, final: packet.frames[0])
-        } else {
-            enqueue(packet, to: removed.session)
+            // The client closes the connection when it gets the DISCONNECT; one that neither does so nor connects
+            // again is closed by the connect timeout.
+            let deadline = clock.now() + Int64(configuration.connectTimeout) * 1_000_000
+            removed.session.state.withLock { $0.connectDeadline = deadline }
         }
         delegate.server(self, clientDisconnected: clientID, reason: reason)
     }
