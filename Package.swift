@@ -24,12 +24,19 @@ let package = Package(
         .library(name: "EmbeddedCache", type: .dynamic, targets: ["EmbeddedCache"]),
         .library(name: "MarketCalendar", targets: ["MarketCalendar"]),
         .library(name: "RecordedProvider", type: .dynamic, targets: ["RecordedProvider"]),
+        .library(name: "SocketIOTransport", type: .dynamic, targets: ["SocketIOTransport"]),
+        .executable(name: "socketio-conformance-server", targets: ["SocketIOConformanceServer"]),
+        .executable(name: "socketio-fanout-bench", targets: ["SocketIOFanOutBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
     ],
@@ -193,6 +200,89 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // SocketIOTransport: Engine.IO v4 / Socket.IO v5 on Hummingbird, split into a pure codec, the server and
+        // the plugin boundary.
+        .target(
+            name: "SocketIOProtocol",
+            path: "Plugins/SocketIOTransport/Protocol",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SocketIOServer",
+            dependencies: [
+                "SocketIOProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Plugins/SocketIOTransport/Server",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SocketIOTransport",
+            dependencies: [
+                "PluginAPI",
+                "PluginKit",
+                "SocketIOProtocol",
+                "SocketIOServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Plugins/SocketIOTransport/Plugin",
+            swiftSettings: swiftSettings,
+            linkerSettings: pluginLinkerSettings
+        ),
+        .executableTarget(
+            name: "SocketIOConformanceServer",
+            dependencies: [
+                "SocketIOProtocol",
+                "SocketIOServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Plugins/SocketIOTransport/ConformanceServer",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "SocketIOFanOutBenchmark",
+            dependencies: [
+                "SocketIOProtocol",
+                "SocketIOServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Plugins/SocketIOTransport/Benchmark",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SocketIOTests",
+            dependencies: [
+                "PluginAPI",
+                "PluginKit",
+                "SocketIOProtocol",
+                "SocketIOServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         .testTarget(
             name: "HostTests",
             dependencies: [

@@ -3,7 +3,8 @@
 #   zlib1g-dev       gzip recordings (the CZlib system library target links libz)
 #   gcc, libc6-dev   the tests build the C example plugin and loader fixtures with the system compiler
 #   binutils         nm, for the plugin export check
-#   python3          a test edits a database file with Python's sqlite3 module
+#   python3, venv    a test edits a database file with Python's sqlite3 module; the interop tests run
+#                    python-socketio clients from a virtual environment (PyPI)
 # Everything else (SQLite, SwiftNIO, ...) comes from the Swift package mirror.
 set -euo pipefail
 missing=()
@@ -11,6 +12,7 @@ missing=()
 command -v cc >/dev/null || missing+=(gcc libc6-dev)
 command -v nm >/dev/null || missing+=(binutils)
 command -v python3 >/dev/null || missing+=(python3)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "missing packages: ${missing[*]} (run as root, or install them with apt-get)" >&2

@@ -26,7 +26,7 @@ struct MisbehavingPluginTests {
         let clock = ManualClock(wallNanoseconds: 1_741_359_600_000_000_000)
         let cache = try await Self.cache("FIXTURE_CACHE_SILENT", clock: clock)
         async let result = cache.getSelection(key: "global")
-        while clock.pendingTimers == 0 { await Task.yield() }
+        while clock.pendingTimers == 0 { try await Task.sleep(for: .milliseconds(1)) }
         clock.advance(byMilliseconds: 1_999)
         #expect(clock.pendingTimers == 1, "not yet timed out")
         clock.advance(byMilliseconds: 1)

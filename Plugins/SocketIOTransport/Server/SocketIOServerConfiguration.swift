@@ -1,0 +1,81 @@
+/// Everything a `SocketIOServer` can be told. Durations are in milliseconds, sizes in bytes.
+///
+/// ## Configuration keys (as the plugin reads them from JSON)
+/// - `host` (string, default `127.0.0.1`), `port` (int, default 8080; 0 picks a free port).
+/// - `path` (string, default `/socket.io/`): where Engine.IO listens.
+/// - `pingInterval` (ms, default 25000), `pingTimeout` (ms, default 20000), `maxPayload` (bytes, default 1000000).
+/// - `connectTimeout` (ms, default 45000): an Engine.IO session with no namespace connected by then is closed.
+/// - `namespaces` (strings, default `["/"]`): namespaces clients may connect to.
+/// - `token` (string, optional, secret): bearer token required on REST and as `auth.token` in CONNECT.
+/// - `corsOrigins` (strings, default empty = no CORS headers; `"*"` allows any origin).
+/// - `maxClients` (int, default 10000), `maxRoomsPerClient` (int, default 1000).
+/// - `eventsPerSecond` (double, default 50) and `eventBurst` (int, default 100): per-client inbound event limit.
+/// - `maxBodyBytes` (int, default 1048576): HTTP body limit for forwarded requests.
+/// - `webRoot` (string, optional): folder served at `/`.
+/// - `maxQueuedMessages` (int, default 1024) and `slowClientGrace` (ms, default 5000): a client whose unsent
+///   messages stay above the limit for the grace period (or reach four times the limit) is disconnected.
+public struct SocketIOServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var path = "/socket.io/"
+    /// When set, a plain Engine.IO endpoint at this path echoes every message back (for the official
+    /// Engine.IO conformance suite); it has no Socket.IO layer.
+    public var echoPath: String?
+    public var pingInterval = 25_000
+    public var pingTimeout = 20_000
+    public var maxPayload = 1_000_000
+    public var connectTimeout = 45_000
+    public var namespaces: [String] = ["/"]
+    public var token: String?
+    public var corsOrigins: [String] = []
+    public var maxClients = 10_000
+    public var maxRoomsPerClient = 1_000
+    public var eventsPerSecond = 50.0
+    public var eventBurst = 100
+    public var maxBodyBytes = 1_048_576
+    public var webRoot: String?
+    public var maxQueuedMessages = 1_024
+    public var slowClientGrace = 5_000
+
+    public init() {}
+
+    /// Checks ranges; throws a `ConfigurationError` naming the first bad key.
+    public func validate() throws(ConfigurationError) {
+        func require(_ condition: Bool, _ key: String, _ rule: String) throws(ConfigurationError) {
+            if !condition { throw ConfigurationError(key: key, message: "\(key) \(rule)") }
+        }
+        try require(!host.isEmpty, "host", "must not be empty")
+        try require((0...65_535).contains(port), "port", "must be between 0 and 65535")
+        try require(path.hasPrefix("/"), "path", "must start with '/'")
+        try require(
+            echoPath.map { $0.hasPrefix("/") && $0 != path } ?? true, "echoPath",
+            "must start with '/' and differ from path")
+        try require(pingInterval > 0, "pingInterval", "must be positive")
+        try require(pingTimeout > 0, "pingTimeout", "must be positive")
+        try require(maxPayload >= 1_024, "maxPayload", "must be at least 1024")
+        try require(connectTimeout > 0, "connectTimeout", "must be positive")
+        try require(
+            !namespaces.isEmpty && namespaces.allSatisfy { $0.hasPrefix("/") }, "namespaces",
+            "must list names starting with '/'")
+        try require(token.map { !$0.isEmpty } ?? true, "token", "must not be empty when set")
+        try require(maxClients > 0, "maxClients", "must be positive")
+        try require(maxRoomsPerClient > 0, "maxRoomsPerClient", "must be positive")
+        try require(eventsPerSecond > 0 && eventBurst > 0, "eventsPerSecond", "and eventBurst must be positive")
+        try require(maxBodyBytes > 0, "maxBodyBytes", "must be positive")
+        try require(maxQueuedMessages > 0, "maxQueuedMessages", "must be positive")
+        try require(slowClientGrace >= 0, "slowClientGrace", "must not be negative")
+    }
+}
+
+/// A configuration value that is out of range or of the wrong type.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public let key: String
+    public let message: String
+
+    public init(key: String, message: String) {
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,115 @@
+import HTTPTypes
+import SocketIOProtocol
+import SocketIOServer
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Writes `files` (relative path → content) below a fresh temporary folder and returns its path.
+func makeWebRoot(_ files: [String: String]) throws -> String {
+    var template = Array("/tmp/socketio-webroot-XXXXXX".utf8CString)
+    guard let root = mkdtemp(&template) else { throw TestFailure("mkdtemp failed") }
+    let path = String(cString: root)
+    for (name, content) in files {
+        let full = "\(path)/\(name)"
+        if let slash = full.lastIndex(of: "/"), full[..<slash] != path { mkdir(String(full[..<slash]), 0o755) }
+        guard let file = fopen(full, "w") else { throw TestFailure("cannot write \(full)") }
+        fputs(content, file)
+        fclose(file)
+    }
+    return path
+}
+
+@Suite("Forwarded REST routes, static files and CORS")
+struct HTTPRoutesTests {
+    @Test("API routes are forwarded to the delegate with method, path, query and body")
+    func forwards() async throws {
+        try await withServer { _, port, delegate in
+            let response = try await http(port, .post, "/api/market/aggs?ticker=AAPL&x=1", body: "{\"a\":1}")
+            #expect(response.status == 200)
+            #expect(response.headers[.contentType] == "application/json")
+            #expect(try JSONValue.parse(response.body)["path"] == .string("/api/market/aggs"))
+            let request = try await delegate.next()
+            #expect(
+                request
+                    == .request(
+                        method: "POST", path: "/api/market/aggs", query: "ticker=AAPL&x=1", body: "{\"a\":1}",
+                        subject: ""
+                    )
+            )
+            for path in ["/health", "/metrics", "/openapi.yaml"] {
+                #expect(try await http(port, .get, path).status == 200)
+            }
+        }
+    }
+
+    @Test("with a token, REST needs the bearer header (401 JSON otherwise); /health stays open")
+    func bearerToken() async throws {
+        try await withServer(config { $0.token = "t0k" }) { _, port, delegate in
+            let missing = try await http(port, .get, "/api/market/status")
+            #expect(missing.status == 401)
+            #expect(missing.headers[.wwwAuthenticate] == "Bearer")
+            #expect(try JSONValue.parse(missing.body)["error"] == .string("unauthorized"))
+            let wrong = try await http(port, .get, "/api/market/status", headers: [.authorization: "Bearer nope"])
+            #expect(wrong.status == 401)
+            let right = try await http(port, .get, "/api/market/status", headers: [.authorization: "Bearer t0k"])
+            #expect(right.status == 200)
+            let seen = try await delegate.next()
+            #expect({ if case .request(_, _, _, _, "bearer") = seen { true } else { false } }())
+            #expect(try await http(port, .get, "/health").status == 200)
+        }
+    }
+
+    @Test("bodies above the limit get 413 JSON; unknown routes get 404 JSON")
+    func limitsAndErrors() async throws {
+        try await withServer(config { $0.maxBodyBytes = 16 }) { _, port, _ in
+            let big = try await http(port, .post, "/api/x", body: String(repeating: "z", count: 100))
+            #expect(big.status == 413)
+            #expect(try JSONValue.parse(big.body)["error"] == .string("payload_too_large"))
+            let missing = try await http(port, .get, "/nothing-here")
+            #expect(missing.status == 404)
+            #expect(try JSONValue.parse(missing.body)["message"] != nil)
+        }
+    }
+
+    @Test("static files have content types and cache headers, index.html is found, traversal is refused")
+    func staticFiles() async throws {
+        let root = try makeWebRoot(["index.html": "<h1>hub</h1>", "app/main.js": "console.log(1)", "s.css": "a{}"])
+        try await withServer(config { $0.webRoot = root }) { _, port, _ in
+            let index = try await http(port, .get, "/")
+            #expect(index.status == 200)
+            #expect(index.body == "<h1>hub</h1>")
+            #expect(index.headers[.contentType]?.hasPrefix("text/html") == true)
+            #expect(index.headers[.cacheControl] == "no-cache")
+            let script = try await http(port, .get, "/app/main.js")
+            #expect(script.status == 200)
+            #expect(script.headers[.contentType]?.contains("javascript") == true)
+            #expect(script.headers[.cacheControl]?.contains("max-age=3600") == true)
+            #expect(try await http(port, .get, "/s.css").headers[.contentType]?.hasPrefix("text/css") == true)
+            for attack in ["/../etc/passwd", "/app/../../etc/passwd", "/%2e%2e/etc/passwd"] {
+                let response = try await http(port, .get, attack)
+                #expect([400, 404].contains(response.status), "\(attack)")
+                #expect(!response.body.contains("root:"))
+            }
+        }
+    }
+
+    @Test("CORS: allowed origins get preflight answers and headers, others get none")
+    func cors() async throws {
+        try await withServer(config { $0.corsOrigins = ["https://app.example"] }) { _, port, _ in
+            let preflight = try await http(
+                port, .options, "/api/market/aggs",
+                headers: [.origin: "https://app.example", .accessControlRequestMethod: "POST"]
+            )
+            #expect(preflight.status == 204)
+            #expect(preflight.headers[.accessControlAllowOrigin] == "https://app.example")
+            #expect(preflight.headers[.accessControlAllowMethods]?.contains("POST") == true)
+            let allowed = try await http(port, .get, "/api/x", headers: [.origin: "https://app.example"])
+            #expect(allowed.headers[.accessControlAllowOrigin] == "https://app.example")
+            let other = try await http(port, .get, "/api/x", headers: [.origin: "https://evil.example"])
+            #expect(other.headers[.accessControlAllowOrigin] == nil)
+        }
+    }
+}

@@ -1,0 +1,185 @@
+"""The whole product end to end: `markethub serve` with the recorded provider (a synthetic session), the
+embedded SQLite cache and the Socket.IO transport, driven by python-socketio clients and plain HTTP."""
+
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+import requests
+import socketio
+
+from conftest import ROOT, free_port
+
+MARKETHUB = os.environ.get("MARKETHUB_BIN", os.path.join(ROOT, ".build", "debug", "markethub"))
+
+
+class Host:
+    def __init__(self):
+        self.port = free_port()
+        self.directory = tempfile.mkdtemp(prefix="markethub-e2e-")
+        os.chmod(self.directory, 0o755)
+        self.config = os.path.join(self.directory, "config.yaml")
+        with open(self.config, "w") as handle:
+            handle.write(
+                f"""
+host: {{ logLevel: info }}
+provider:
+  plugin: RecordedProvider
+  config: {{ source: synthetic, underlyings: [SPY], seed: 3, window: "09:30-10:00", speed: 20, loop: true }}
+cache:
+  plugin: EmbeddedCache
+  config: {{ path: {self.directory}/cache.sqlite }}
+transports:
+  - plugin: SocketIOTransport
+    config: {{ host: 127.0.0.1, port: {self.port} }}
+"""
+            )
+        self.log = open(os.path.join(self.directory, "serve.log"), "w+")
+        self.process = subprocess.Popen(
+            [MARKETHUB, "serve", "--config", self.config], stdout=self.log, stderr=subprocess.STDOUT, cwd=self.directory
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            try:
+                if requests.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("markethub did not start:\n" + self.output())
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self):
+        self.log.flush()
+        with open(self.log.name) as handle:
+            return handle.read()
+
+    def metric(self, name):
+        text = requests.get(self.url + "/metrics", timeout=5).text
+        match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+        return float(match.group(1)) if match else 0.0
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+        return self.process.returncode
+
+
+@pytest.fixture(scope="module")
+def host():
+    instance = Host()
+    yield instance
+    code = instance.stop()
+    assert code == 0, instance.output()
+
+
+def connect(url):
+    client = socketio.Client(reconnection=False)
+    quotes = []
+    arrived = threading.Event()
+
+    @client.on("live:quote")
+    def on_quote(payload):
+        quotes.append(payload)
+        arrived.set()
+
+    client.connect(url, transports=["websocket"], wait_timeout=10)
+    return client, quotes, arrived
+
+
+def test_health_reports_every_plugin(host):
+    body = requests.get(host.url + "/health", timeout=5).json()
+    assert body["status"] in ("ok", "degraded")
+    assert [plugin["id"] for plugin in body["plugins"]] == [
+        "markethub.embedded-cache",
+        "markethub.recorded-provider",
+        "markethub.socketio-transport",
+    ]
+
+
+def test_daily_bars_come_through_the_transport(host):
+    response = requests.get(host.url + "/api/market/aggs", params={"ticker": "SPY"}, timeout=60)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["timespan"] == "day" and body["resultGranularity"] == "1/day"
+    assert len(body["bars"]) > 200
+    again = requests.get(host.url + "/api/market/aggs", params={"ticker": "SPY"}, timeout=30).json()
+    assert again["source"] == "cache"
+
+
+def test_bad_parameters_are_json_errors(host):
+    response = requests.get(host.url + "/api/market/aggs", params={"ticker": "SPY", "timespan": "fortnight"}, timeout=5)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    missing = requests.get(host.url + "/api/market/nothing", timeout=5)
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+
+
+def test_live_quotes_reach_a_python_socketio_client(host):
+    client, quotes, arrived = connect(host.url)
+    try:
+        ack = client.call("live:subscribe", {"symbol": "SPY"}, timeout=10)
+        assert ack == {"ok": True, "symbol": "SPY"}
+        assert arrived.wait(20), "no live:quote within 20 s:\n" + host.output()[-2000:]
+        quote = quotes[-1]
+        assert quote["symbol"] == "SPY"
+        assert quote["bid"] > 0 and quote["ask"] >= quote["bid"] * 0.99
+        assert quote["freshness"] in ("live", "frozen", "stale")
+    finally:
+        client.disconnect()
+
+
+def wait_for(condition, seconds=5):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def test_two_clients_share_one_upstream_subscription(host):
+    subscribes = host.metric("markethub_upstream_subscribes_total")
+    unsubscribes = host.metric("markethub_upstream_unsubscribes_total")
+    first, _, _ = connect(host.url)
+    second, _, _ = connect(host.url)
+    try:
+        assert first.call("live:subscribe", {"symbol": "SPY"}, timeout=10) == {"ok": True, "symbol": "SPY"}
+        assert second.call("live:subscribe", {"symbol": "SPY"}, timeout=10) == {"ok": True, "symbol": "SPY"}
+        assert host.metric("markethub_upstream_subscribes_total") == subscribes + 1
+        first.disconnect()
+        time.sleep(0.5)
+        assert host.metric("markethub_upstream_unsubscribes_total") == unsubscribes, "second client still wants SPY"
+    finally:
+        second.disconnect()
+    assert wait_for(lambda: host.metric("markethub_upstream_unsubscribes_total") == unsubscribes + 1)
+
+
+def test_invalid_symbol_gets_live_error(host):
+    client = socketio.Client(reconnection=False)
+    errors = []
+    got = threading.Event()
+
+    @client.on("live:error")
+    def on_error(payload):
+        errors.append(payload)
+        got.set()
+
+    client.connect(host.url, transports=["polling"], wait_timeout=10)
+    try:
+        ack = client.call("live:subscribe", {"symbol": "not a ticker!"}, timeout=10)
+        assert ack["ok"] is False and ack["error"] == "invalid_symbol"
+        assert got.wait(5)
+        assert errors[0]["code"] == "invalid_symbol"
+    finally:
+        client.disconnect()

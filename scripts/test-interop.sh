@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the python-socketio interop tests: against the Swift conformance server, and against the whole product
+# (`markethub serve`; see Tests/interop/test_markethub_e2e.py).
+# Creates .venv-interop (python3 -m venv) on first use and installs Tests/interop/requirements.txt from PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv-interop/bin/python ]; then
+    python3 -m venv .venv-interop
+fi
+if ! .venv-interop/bin/python -c 'import socketio, requests, websocket, pytest' 2>/dev/null; then
+    .venv-interop/bin/pip install --quiet -r Tests/interop/requirements.txt
+fi
+
+swift build --product socketio-conformance-server
+swift build --product markethub
+swift build --product RecordedProvider
+swift build --product EmbeddedCache
+swift build --product SocketIOTransport
+bin="$(swift build --show-bin-path)"
+SIO_SERVER_BIN="$bin/socketio-conformance-server" MARKETHUB_BIN="$bin/markethub" \
+    exec .venv-interop/bin/python -m pytest -q Tests/interop "$@"
