@@ -28,9 +28,8 @@ public struct BarQuery: Sendable, Equatable {
 
 /// A loaded cache instance: the host's typed face of `mh_cache_vtable`. Every operation is async and returns
 /// the plugin's result; failures are values (status + message), never traps.
-public final class CachePlugin: PluginInstance, @unchecked Sendable {
+public final class CachePlugin: LifecycleBacked, @unchecked Sendable {
     // @unchecked: the vtable copy is immutable and lifecycle state is in `InstanceLifecycle`.
-    public var descriptor: PluginDescriptor { lifecycle.descriptor }
     let lifecycle: InstanceLifecycle
     let table: mh_cache_vtable
     private let timeoutNanoseconds: Int64
@@ -41,34 +40,17 @@ public final class CachePlugin: PluginInstance, @unchecked Sendable {
     ) throws(PluginLoadError) {
         table = plugin.vtable.assumingMemoryBound(to: mh_cache_vtable.self).pointee
         let services = PluginServices(pluginID: plugin.descriptor.id, logger: logger, clock: clock, metrics: metrics)
-        lifecycle = InstanceLifecycle(descriptor: plugin.descriptor, services: services)
+        lifecycle = InstanceLifecycle(
+            descriptor: plugin.descriptor, services: services,
+            calls: LifecycleCalls(
+                start: table.start!, stop: table.stop!, destroy: table.destroy!, health: table.health!)
+        )
         timeoutNanoseconds = requestTimeoutMilliseconds * 1_000_000
         let create = table.create!
         let hostAPI = services.hostAPI
         try lifecycle.create(slot: slot) { error, out in
             withMHString(config.text) { json in create(hostAPI, json, out, error) }
         }
-    }
-
-    public func start() throws(PluginError) {
-        let start = table.start!
-        try lifecycle.start { start($0, $1) }
-    }
-
-    public func stop() {
-        let stop = table.stop!
-        lifecycle.stop { stop($0) }
-    }
-
-    public func destroy() {
-        stop()
-        let destroy = table.destroy!
-        lifecycle.destroy { destroy($0) }
-    }
-
-    public func health() -> PluginHealth {
-        let health = table.health!
-        return lifecycle.health { health($0, $1) }
     }
 
     private func perform(

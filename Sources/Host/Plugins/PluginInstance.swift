@@ -50,19 +50,33 @@ public struct PluginHealth: Sendable, Equatable {
     }
 }
 
-/// The part of a plugin instance's lifecycle that all kinds share: the create/start/stop/destroy calls and
-/// the host services table that must outlive the instance.
+/// The lifecycle functions every vtable has, copied out of it.
+struct LifecycleCalls {
+    typealias Start = @convention(c) (UnsafeMutableRawPointer?, mh_errbuf) -> mh_status
+    typealias Stop = @convention(c) (UnsafeMutableRawPointer?) -> Void
+    typealias Health = @convention(c) (UnsafeMutableRawPointer?, mh_errbuf) -> mh_health_state
+
+    var start: Start
+    var stop: Stop
+    var destroy: Stop
+    var health: Health
+}
+
+/// The part of a plugin instance's lifecycle that all kinds share: the create/start/stop/destroy/health calls
+/// and the host services table that must outlive the instance.
 final class InstanceLifecycle: @unchecked Sendable {
-    // @unchecked: `instance` is written once by create before the object is shared; `state` is behind a lock.
+    // @unchecked: `instance` is written once by create before the object is shared; the flags are atomic.
     let descriptor: PluginDescriptor
     let services: PluginServices
+    let calls: LifecycleCalls
     nonisolated(unsafe) var instance: UnsafeMutableRawPointer?
     private let stopped = AtomicFlag()
     private let destroyed = AtomicFlag()
 
-    init(descriptor: PluginDescriptor, services: PluginServices) {
+    init(descriptor: PluginDescriptor, services: PluginServices, calls: LifecycleCalls) {
         self.descriptor = descriptor
         self.services = services
+        self.calls = calls
     }
 
     /// Runs the plugin's create function and turns a refusal into a load error naming the plugin.
@@ -83,32 +97,47 @@ final class InstanceLifecycle: @unchecked Sendable {
         instance = out
     }
 
-    func start(_ body: (UnsafeMutableRawPointer, mh_errbuf) -> mh_status) throws(PluginError) {
+    func start() throws(PluginError) {
         guard let instance else { throw PluginError.internalError("\(descriptor.id) was not created") }
         let error = ErrorBuffer()
-        let status = body(instance, error.errbuf)
+        let status = calls.start(instance, error.errbuf)
         guard status == mh_status(MH_OK) else {
             throw PluginError(status, error.message.isEmpty ? "start failed (\(StatusName.of(status)))" : error.message)
         }
     }
 
-    func stop(_ body: (UnsafeMutableRawPointer) -> Void) {
+    func stop() {
         guard let instance, stopped.setOnce() else { return }
-        body(instance)
+        calls.stop(instance)
     }
 
-    func destroy(_ body: (UnsafeMutableRawPointer) -> Void) {
+    /// Stops (if still running) and frees the instance, then closes its host services. Idempotent.
+    func destroy() {
+        stop()
         guard let instance, destroyed.setOnce() else { return }
-        body(instance)
+        calls.destroy(instance)
         services.close()
     }
 
-    func health(_ body: (UnsafeMutableRawPointer, mh_errbuf) -> mh_health_state) -> PluginHealth {
+    func health() -> PluginHealth {
         guard let instance, !destroyed.isSet else { return PluginHealth(state: .down, detail: "not running") }
         let detail = ErrorBuffer(capacity: 512)
-        let state = body(instance, detail.errbuf)
+        let state = calls.health(instance, detail.errbuf)
         return PluginHealth(state: PluginHealth.State(state), detail: detail.message)
     }
+}
+
+/// A plugin wrapper whose lifecycle is an `InstanceLifecycle`: the PluginInstance requirements follow from it.
+protocol LifecycleBacked: PluginInstance {
+    var lifecycle: InstanceLifecycle { get }
+}
+
+extension LifecycleBacked {
+    public var descriptor: PluginDescriptor { lifecycle.descriptor }
+    public func start() throws(PluginError) { try lifecycle.start() }
+    public func stop() { lifecycle.stop() }
+    public func destroy() { lifecycle.destroy() }
+    public func health() -> PluginHealth { lifecycle.health() }
 }
 
 extension PluginInstance {

@@ -42,10 +42,9 @@ public struct ProviderRequest: Sendable {
 }
 
 /// A loaded provider instance: the host's typed face of `mh_provider_vtable`.
-public final class ProviderPlugin: PluginInstance, @unchecked Sendable {
+public final class ProviderPlugin: LifecycleBacked, @unchecked Sendable {
     // @unchecked: the vtable copy is immutable; lifecycle state is in `InstanceLifecycle`; the sink bridge is
     // immutable after init.
-    public var descriptor: PluginDescriptor { lifecycle.descriptor }
     let lifecycle: InstanceLifecycle
     let table: mh_provider_vtable
     private let sinkBridge: SinkBridge
@@ -58,7 +57,11 @@ public final class ProviderPlugin: PluginInstance, @unchecked Sendable {
     ) throws(PluginLoadError) {
         table = plugin.vtable.assumingMemoryBound(to: mh_provider_vtable.self).pointee
         let services = PluginServices(pluginID: plugin.descriptor.id, logger: logger, clock: clock, metrics: metrics)
-        lifecycle = InstanceLifecycle(descriptor: plugin.descriptor, services: services)
+        lifecycle = InstanceLifecycle(
+            descriptor: plugin.descriptor, services: services,
+            calls: LifecycleCalls(
+                start: table.start!, stop: table.stop!, destroy: table.destroy!, health: table.health!)
+        )
         sinkBridge = SinkBridge(sink: sink, logger: services.logger)
         requestTimeoutNanoseconds = requestTimeoutMilliseconds * 1_000_000
         let create = table.create!
@@ -67,27 +70,6 @@ public final class ProviderPlugin: PluginInstance, @unchecked Sendable {
         try lifecycle.create(slot: slot) { error, out in
             withMHString(config.text) { json in create(hostAPI, json, sinkTable, out, error) }
         }
-    }
-
-    public func start() throws(PluginError) {
-        let start = table.start!
-        try lifecycle.start { start($0, $1) }
-    }
-
-    public func stop() {
-        let stop = table.stop!
-        lifecycle.stop { stop($0) }
-    }
-
-    public func destroy() {
-        stop()
-        let destroy = table.destroy!
-        lifecycle.destroy { destroy($0) }
-    }
-
-    public func health() -> PluginHealth {
-        let health = table.health!
-        return lifecycle.health { health($0, $1) }
     }
 
     /// Sends a look-up and waits for its result (or the host's request timeout).

@@ -70,10 +70,9 @@ public protocol TransportEventHandler: AnyObject, Sendable {
 }
 
 /// A loaded transport instance: the host's typed face of `mh_transport_vtable`.
-public final class TransportPlugin: PluginInstance, @unchecked Sendable {
+public final class TransportPlugin: LifecycleBacked, @unchecked Sendable {
     // @unchecked: the vtable copy is immutable; lifecycle state is in `InstanceLifecycle`; the callback bridge is
     // immutable after init and only weakly refers back to this object.
-    public var descriptor: PluginDescriptor { lifecycle.descriptor }
     let lifecycle: InstanceLifecycle
     let table: mh_transport_vtable
     private let bridge: TransportBridge
@@ -84,7 +83,11 @@ public final class TransportPlugin: PluginInstance, @unchecked Sendable {
     ) throws(PluginLoadError) {
         table = plugin.vtable.assumingMemoryBound(to: mh_transport_vtable.self).pointee
         let services = PluginServices(pluginID: plugin.descriptor.id, logger: logger, clock: clock, metrics: metrics)
-        lifecycle = InstanceLifecycle(descriptor: plugin.descriptor, services: services)
+        lifecycle = InstanceLifecycle(
+            descriptor: plugin.descriptor, services: services,
+            calls: LifecycleCalls(
+                start: table.start!, stop: table.stop!, destroy: table.destroy!, health: table.health!)
+        )
         bridge = TransportBridge(handler: handler, logger: services.logger)
         let create = table.create!
         let hostAPI = services.hostAPI
@@ -93,27 +96,6 @@ public final class TransportPlugin: PluginInstance, @unchecked Sendable {
             withMHString(config.text) { json in create(hostAPI, json, callbacks, out, error) }
         }
         bridge.transport = self
-    }
-
-    public func start() throws(PluginError) {
-        let start = table.start!
-        try lifecycle.start { start($0, $1) }
-    }
-
-    public func stop() {
-        let stop = table.stop!
-        lifecycle.stop { stop($0) }
-    }
-
-    public func destroy() {
-        stop()
-        let destroy = table.destroy!
-        lifecycle.destroy { destroy($0) }
-    }
-
-    public func health() -> PluginHealth {
-        let health = table.health!
-        return lifecycle.health { health($0, $1) }
     }
 
     @discardableResult
