@@ -107,6 +107,22 @@ struct CProviderTests {
         #expect(invalid.message == "ticker must be 1 to 64 bytes")
     }
 
+    @Test("/health, /metrics and /openapi.yaml are served by the host")
+    func hostRoutes() async throws {
+        let (runtime, _, _, _) = try Self.makeRuntime()
+        defer { for entry in runtime.instances.reversed() { entry.instance.destroy() } }
+        let health = await runtime.core.handle(HTTPRequest(method: "GET", path: "/health"))
+        #expect(health.status == 200)
+        #expect(try JSONValue.parse(health.body)["status"] == .string("ok"))
+        let metrics = await runtime.core.handle(HTTPRequest(method: "GET", path: "/metrics"))
+        #expect(
+            String(decoding: metrics.body, as: UTF8.self).contains(
+                "markethub_plugin_health{plugin=\"example.c-provider\""))
+        let spec = await runtime.core.handle(HTTPRequest(method: "GET", path: "/openapi.yaml"))
+        #expect(spec.status == 200)
+        #expect(String(decoding: spec.body, as: UTF8.self).contains("/api/market/aggs:"))
+    }
+
     @Test("health aggregates every plugin")
     func health() throws {
         let (runtime, _, _, _) = try Self.makeRuntime()
