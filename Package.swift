@@ -154,7 +154,7 @@ let package = Package(
         ),
         .target(
             name: "MemoryCache",
-            dependencies: ["PluginAPI", "PluginKit"],
+            dependencies: ["PluginAPI", "PluginKit", "CachePluginKit"],
             path: "Plugins/MemoryCache",
             swiftSettings: swiftSettings,
             linkerSettings: pluginLinkerSettings

@@ -1,3 +1,4 @@
+import CachePluginKit
 import PluginKit
 import Synchronization
 
@@ -75,13 +76,7 @@ final class MemoryCacheStore: Sendable {
     // MARK: Bars
 
     func putBars(_ bars: [Bar], now: Int64) throws(PluginError) {
-        for bar in bars {
-            try Self.validate(symbol: bar.symbol)
-            guard bar.multiplier > 0 else { throw .invalid("bar for \(bar.symbol) has multiplier \(bar.multiplier)") }
-            guard [bar.open, bar.high, bar.low, bar.close, bar.volume].allSatisfy(\.isFinite) else {
-                throw .invalid("bar for \(bar.symbol) at \(bar.startMilliseconds) has a non-finite price or volume")
-            }
-        }
+        try CacheValidation.bars(bars)
         state.withLock { state in
             let tick = state.nextTick()
             for var bar in bars {
@@ -140,7 +135,7 @@ final class MemoryCacheStore: Sendable {
     // MARK: Documents
 
     func putChain(underlying: String, expiration: String, json: [UInt8], now: Int64) throws(PluginError) {
-        try Self.validate(symbol: underlying)
+        try CacheValidation.symbol(underlying)
         try validate(document: json, what: "chain snapshot")
         state.withLock { state in
             let tick = state.nextTick()
@@ -167,7 +162,7 @@ final class MemoryCacheStore: Sendable {
     }
 
     func putLastQuotes(_ quotes: [LastQuote]) throws(PluginError) {
-        for quote in quotes { try Self.validate(symbol: quote.symbol) }
+        for quote in quotes { try CacheValidation.symbol(quote.symbol) }
         state.withLock { state in
             for quote in quotes {
                 // A write never moves a symbol back in time: an older update than the stored one is ignored.
@@ -192,7 +187,7 @@ final class MemoryCacheStore: Sendable {
     }
 
     func putSelection(key: String, json: [UInt8], now: Int64) throws(PluginError) {
-        guard !key.isEmpty, key.utf8.count <= 256 else { throw .invalid("selection key must be 1 to 256 bytes") }
+        try CacheValidation.key(key)
         try validate(document: json, what: "selection")
         state.withLock { state in
             let tick = state.nextTick()
@@ -227,19 +222,9 @@ final class MemoryCacheStore: Sendable {
         }
     }
 
-    /// Symbols may hold any printable Unicode (option tickers have colons; lowercase is kept as given), but not
-    /// control characters, and are at most 64 bytes.
-    static func validate(symbol: String) throws(PluginError) {
-        guard !symbol.isEmpty, symbol.utf8.count <= 64 else {
-            throw .invalid("symbol must be 1 to 64 bytes of UTF-8, got \(symbol.utf8.count) bytes")
-        }
-        guard !symbol.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw .invalid("symbol contains control characters")
-        }
-    }
-
+    /// The shared document rules, with this cache's own (configurable) size limit on top.
     private func validate(document: [UInt8], what: String) throws(PluginError) {
-        guard !document.isEmpty else { throw .invalid("\(what) document is empty") }
+        try CacheValidation.document(document, what: what)
         guard document.count <= limits.maximumDocumentBytes else {
             throw .invalid(
                 "\(what) document is \(document.count) bytes, over the \(limits.maximumDocumentBytes)-byte limit")

@@ -1,5 +1,6 @@
 import Logging
 import MarketCalendar
+import PluginAPI
 import PluginKit
 import Synchronization
 
@@ -350,9 +351,13 @@ public final class QuoteRouter: MarketDataSink, Sendable {
     public func receive(quotes: [Quote]) {
         let now = clock.nowMilliseconds
         let frozen = calendar.session(at: now) == .closed
-        var accepted: [(Quote, [any LiveOutput])] = []
+        var accepted: [Quote] = []
+        var outputs: [any LiveOutput] = []
         var stale = 0
         state.withLock { state in
+            // Rooms live in each transport; publishing to one with no member in the room costs it a lookup, which
+            // is cheaper than working out, per quote, which transports hold subscribers (usually there is one).
+            outputs = Array(state.outputs.values)
             for var quote in quotes {
                 guard let subscribers = state.subscribers[quote.symbol], !subscribers.isEmpty else { continue }
                 var entry = state.symbols[quote.symbol] ?? SymbolState()
@@ -366,8 +371,7 @@ public final class QuoteRouter: MarketDataSink, Sendable {
                 entry.quoteUpdatedMilliseconds = now
                 entry.dirty = true
                 state.symbols[quote.symbol] = entry
-                let outputs = Set(subscribers.map(\.output)).compactMap { state.outputs[$0] }
-                accepted.append((quote, outputs))
+                accepted.append(quote)
             }
         }
         if stale > 0 {
@@ -375,7 +379,7 @@ public final class QuoteRouter: MarketDataSink, Sendable {
                 "markethub_quotes_out_of_order_total", by: Double(stale),
                 help: "Quotes older than the last seen, ignored")
         }
-        for (quote, outputs) in accepted {
+        for quote in accepted {
             let payload = Array(Self.quotePayload(quote, freshness: frozen ? "frozen" : "live").utf8)
             let room = Self.room(quote.symbol)
             for output in outputs {
@@ -389,8 +393,10 @@ public final class QuoteRouter: MarketDataSink, Sendable {
     public func receive(trades: [Trade]) {
         var bySymbol: [String: [Trade]] = [:]
         for trade in trades { bySymbol[trade.symbol, default: []].append(trade) }
-        var batches: [(String, [Trade], [any LiveOutput])] = []
+        var batches: [(String, [Trade])] = []
+        var outputs: [any LiveOutput] = []
         state.withLock { state in
+            outputs = Array(state.outputs.values)
             for (symbol, batch) in bySymbol {
                 guard let subscribers = state.subscribers[symbol], !subscribers.isEmpty else { continue }
                 var entry = state.symbols[symbol] ?? SymbolState()
@@ -400,10 +406,10 @@ public final class QuoteRouter: MarketDataSink, Sendable {
                 }
                 entry.dirty = entry.dirty || entry.quote != nil
                 state.symbols[symbol] = entry
-                batches.append((symbol, batch, Set(subscribers.map(\.output)).compactMap { state.outputs[$0] }))
+                batches.append((symbol, batch))
             }
         }
-        for (symbol, batch, outputs) in batches {
+        for (symbol, batch) in batches {
             let payload = Array(Self.tradesPayload(symbol: symbol, trades: batch[...]).utf8)
             for output in outputs {
                 output.publish(room: Self.room(symbol), event: "live:trades", payload: payload, conflationKey: "")
@@ -426,9 +432,9 @@ public final class QuoteRouter: MarketDataSink, Sendable {
 
     static func flags(_ quote: Quote) -> UInt32 {
         var flags: UInt32 = 0
-        if quote.bidPrice > quote.askPrice { flags |= 1 }
-        if quote.bidPrice == quote.askPrice { flags |= 2 }
-        if quote.bidPrice == 0 || quote.askPrice == 0 { flags |= 4 }
+        if quote.bidPrice > quote.askPrice { flags |= UInt32(MH_QUOTE_CROSSED) }
+        if quote.bidPrice == quote.askPrice { flags |= UInt32(MH_QUOTE_LOCKED) }
+        if quote.bidPrice == 0 || quote.askPrice == 0 { flags |= UInt32(MH_QUOTE_ZERO) }
         return flags
     }
 
@@ -453,9 +459,9 @@ public final class QuoteRouter: MarketDataSink, Sendable {
         out += ",\"timestamp\":" + String(quote.timestampNanoseconds / 1_000_000)
         out += ",\"sequence\":" + (quote.sequence >= 0 ? String(quote.sequence) : "null")
         out += ",\"freshness\":\"" + freshness + "\""
-        out += ",\"crossed\":" + (quote.flags & 1 != 0 ? "true" : "false")
-        out += ",\"locked\":" + (quote.flags & 2 != 0 ? "true" : "false")
-        out += ",\"zero\":" + (quote.flags & 4 != 0 ? "true" : "false")
+        out += ",\"crossed\":" + (quote.flags & UInt32(MH_QUOTE_CROSSED) != 0 ? "true" : "false")
+        out += ",\"locked\":" + (quote.flags & UInt32(MH_QUOTE_LOCKED) != 0 ? "true" : "false")
+        out += ",\"zero\":" + (quote.flags & UInt32(MH_QUOTE_ZERO) != 0 ? "true" : "false")
         out += "}"
         return out
     }

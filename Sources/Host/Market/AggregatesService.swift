@@ -1,5 +1,6 @@
 import Logging
 import MarketCalendar
+import PluginAPI
 import PluginKit
 import Synchronization
 
@@ -208,7 +209,7 @@ public final class AggregatesService: Sendable {
                 let outcome = await fetch(barQuery, range: missing)
                 if let error = outcome.error {
                     health = "degraded"
-                    if error.status == 2 {  // MH_RATE_LIMITED
+                    if error.status == mh_status(MH_RATE_LIMITED) {
                         let wait = error.retryAfterMilliseconds ?? options.defaultCooldownMilliseconds
                         notes.append(
                             "Rate limited by the data provider; showing cached bars (retry in \(max(1, wait / 1_000)) s)."
@@ -310,7 +311,7 @@ public final class AggregatesService: Sendable {
             )
             guard result.isOK else {
                 let error = result.error ?? PluginError.internalError("provider failed")
-                if error.status == 2 {
+                if error.status == mh_status(MH_RATE_LIMITED) {
                     let wait = error.retryAfterMilliseconds ?? options.defaultCooldownMilliseconds
                     let until = clock.nowMilliseconds + wait
                     cooldownUntil.withLock { $0 = max($0, until) }

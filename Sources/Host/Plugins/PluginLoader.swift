@@ -176,51 +176,35 @@ public enum PluginLoader {
         MemoryLayout<Table>.offset(of: field)! + MemoryLayout<Field>.size
     }
 
+    /// The names of the required entries that are NULL.
+    static func missing(_ entries: KeyValuePairs<String, Bool>) -> [String] {
+        entries.filter { !$0.value }.map(\.key)
+    }
+
     static func missingFunctions(_ t: mh_provider_vtable) -> [String] {
-        var missing: [String] = []
-        if t.create == nil { missing.append("create") }
-        if t.start == nil { missing.append("start") }
-        if t.stop == nil { missing.append("stop") }
-        if t.destroy == nil { missing.append("destroy") }
-        if t.health == nil { missing.append("health") }
-        if t.request == nil { missing.append("request") }
-        if t.subscribe == nil { missing.append("subscribe") }
-        if t.unsubscribe == nil { missing.append("unsubscribe") }
-        return missing
+        missing([
+            "create": t.create != nil, "start": t.start != nil, "stop": t.stop != nil, "destroy": t.destroy != nil,
+            "health": t.health != nil, "request": t.request != nil, "subscribe": t.subscribe != nil,
+            "unsubscribe": t.unsubscribe != nil,
+        ])
     }
 
     static func missingFunctions(_ t: mh_cache_vtable) -> [String] {
-        var missing: [String] = []
-        if t.create == nil { missing.append("create") }
-        if t.start == nil { missing.append("start") }
-        if t.stop == nil { missing.append("stop") }
-        if t.destroy == nil { missing.append("destroy") }
-        if t.health == nil { missing.append("health") }
-        if t.put_bars == nil { missing.append("put_bars") }
-        if t.get_bars == nil { missing.append("get_bars") }
-        if t.put_chain == nil { missing.append("put_chain") }
-        if t.get_chain == nil { missing.append("get_chain") }
-        if t.put_last_quotes == nil { missing.append("put_last_quotes") }
-        if t.get_last_quotes == nil { missing.append("get_last_quotes") }
-        if t.put_selection == nil { missing.append("put_selection") }
-        if t.get_selection == nil { missing.append("get_selection") }
-        return missing
+        missing([
+            "create": t.create != nil, "start": t.start != nil, "stop": t.stop != nil, "destroy": t.destroy != nil,
+            "health": t.health != nil, "put_bars": t.put_bars != nil, "get_bars": t.get_bars != nil,
+            "put_chain": t.put_chain != nil, "get_chain": t.get_chain != nil,
+            "put_last_quotes": t.put_last_quotes != nil, "get_last_quotes": t.get_last_quotes != nil,
+            "put_selection": t.put_selection != nil, "get_selection": t.get_selection != nil,
+        ])
     }
 
     static func missingFunctions(_ t: mh_transport_vtable) -> [String] {
-        var missing: [String] = []
-        if t.create == nil { missing.append("create") }
-        if t.start == nil { missing.append("start") }
-        if t.stop == nil { missing.append("stop") }
-        if t.destroy == nil { missing.append("destroy") }
-        if t.health == nil { missing.append("health") }
-        if t.publish == nil { missing.append("publish") }
-        if t.send == nil { missing.append("send") }
-        if t.join == nil { missing.append("join") }
-        if t.leave == nil { missing.append("leave") }
-        if t.disconnect == nil { missing.append("disconnect") }
-        if t.ack == nil { missing.append("ack") }
-        if t.respond == nil { missing.append("respond") }
-        return missing
+        missing([
+            "create": t.create != nil, "start": t.start != nil, "stop": t.stop != nil, "destroy": t.destroy != nil,
+            "health": t.health != nil, "publish": t.publish != nil, "send": t.send != nil, "join": t.join != nil,
+            "leave": t.leave != nil, "disconnect": t.disconnect != nil, "ack": t.ack != nil,
+            "respond": t.respond != nil,
+        ])
     }
 }
