@@ -111,7 +111,7 @@ struct MassiveHostTests {
         let metrics = runtime.metrics.render()
         #expect(metrics.contains("markethub_massive_rest_requests_total"))
         for entry in runtime.instances.reversed() { await entry.instance.destroyAsync() }
-        #expect(!logs.all.isEmpty)
+        #expect(logs.all.contains { $0.contains("massive provider ready") }, "plugin logs are part of the scan")
         #expect(!logs.all.contains { $0.contains(testKey) }, "no log line carries the key")
         #expect(!metrics.contains(testKey))
         #expect(!missing.message.contains(testKey))
@@ -150,7 +150,8 @@ struct RecordCommandTests {
         }
         for index in 0..<5 {
             fake.server.publish(
-                feed: "stocks", events: [MassiveStreamTests.quote("SPY", t: 1_765_206_000_000 + Int64(index), q: Int64(index))])
+                feed: "stocks",
+                events: [MassiveStreamTests.quote("SPY", t: 1_765_206_000_000 + Int64(index), q: Int64(index))])
         }
         let output = await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
             Thread {
@@ -165,10 +166,17 @@ struct RecordCommandTests {
         #expect(!text.contains(testKey))
         let recording = try RecordingReader.read(path: out)
         let quotes = recording.entries.filter {
-            if case .frame(_, let feed, let bytes) = $0 { feed == "stocks" && String(decoding: bytes, as: UTF8.self).contains("\"Q\"") } else { false }
+            if case .frame(_, let feed, let bytes) = $0 {
+                feed == "stocks" && String(decoding: bytes, as: UTF8.self).contains("\"Q\"")
+            } else {
+                false
+            }
         }
         #expect(quotes.count == 5)
-        #expect(recording.entries.contains { if case .rest(let exchange) = $0 { exchange.path.contains("/range/1/day/") } else { false } })
+        #expect(
+            recording.entries.contains {
+                if case .rest(let exchange) = $0 { exchange.path.contains("/range/1/day/") } else { false }
+            })
         #expect(recording.header.symbols == ["SPY"])
         await fake.stop()
         try? FileManager.default.removeItem(atPath: directory)

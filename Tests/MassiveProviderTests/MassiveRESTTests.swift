@@ -114,13 +114,15 @@ struct MassiveRESTTests {
                 params: .object([("expiration", .string(dates[0])), ("contractType", .string("put"))])))
         #expect(filtered.isOK, "filtered: \(filtered.message)")
         let puts = try #require(try JSONValue.parse(filtered.json)["contracts"]?.array)
-        #expect(!puts.isEmpty && puts.allSatisfy { $0["type"] == .string("put") && $0["expiration"] == .string(dates[0]) })
+        #expect(
+            !puts.isEmpty && puts.allSatisfy { $0["type"] == .string("put") && $0["expiration"] == .string(dates[0]) })
         let status = await core.lookup(LookupRequest(kind: UInt32(MH_REQUEST_MARKET_STATUS), ticker: ""))
         #expect(status.isOK, "status: \(status.message)")
         #expect(try JSONValue.parse(status.json)["market"]?.string != nil)
         let snapshots = await core.lookup(
             LookupRequest(
-                kind: UInt32(MH_REQUEST_TICKER_SNAPSHOTS), ticker: "", params: .object([("tickers", .array([.string("SPY")]))])))
+                kind: UInt32(MH_REQUEST_TICKER_SNAPSHOTS), ticker: "",
+                params: .object([("tickers", .array([.string("SPY")]))])))
         #expect(snapshots.isOK, "snapshots: \(snapshots.message)")
         let entries = try #require(try JSONValue.parse(snapshots.json)["tickers"]?.array)
         #expect(entries.count == 1 && entries[0]["ticker"] == .string("SPY") && entries[0]["prevClose"]?.double != nil)

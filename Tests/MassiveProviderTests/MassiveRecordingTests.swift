@@ -50,7 +50,9 @@ struct MassiveRecordingTests {
         for index in 0..<3 {
             fake.server.publish(
                 feed: "stocks",
-                events: [MassiveStreamTests.quote("SPY", t: now + Int64(index), bid: 600 + Double(index), q: Int64(index))])
+                events: [
+                    MassiveStreamTests.quote("SPY", t: now + Int64(index), bid: 600 + Double(index), q: Int64(index))
+                ])
         }
         try await eventually("three quotes") { sink.snapshot.quotes.count == 3 }
         await core.stopAsync()
@@ -92,7 +94,8 @@ struct MassiveRecordingTests {
         try engine.subscribe(["SPY"], channels: [.quotes])
         engine.start()
         try await eventually("replayed quotes") { replaySink.snapshot.quotes.count == 3 }
-        #expect(replaySink.snapshot.quotes.map(\.timestampNanoseconds) == sink.snapshot.quotes.map(\.timestampNanoseconds))
+        #expect(
+            replaySink.snapshot.quotes.map(\.timestampNanoseconds) == sink.snapshot.quotes.map(\.timestampNanoseconds))
         #expect(replaySink.snapshot.quotes.map(\.bidPrice) == [600, 601, 602])
         engine.stop()
 

@@ -40,11 +40,14 @@ struct MassiveStreamTests {
         #expect(messages.first == #"{"action":"auth","params":"<key>"}"#)
         #expect(messages.filter { $0.contains("subscribe") }.count == 1, "\(messages)")
         #expect(messages.last?.contains("Q.QQQ,Q.SPY,T.SPY") == true)
-        #expect(sink.snapshot.states.contains { $0.kind == .live && $0.feed == "stocks" && $0.gapFromMilliseconds == 0 })
+        #expect(
+            sink.snapshot.states.contains { $0.kind == .live && $0.feed == "stocks" && $0.gapFromMilliseconds == 0 })
 
         fake.server.publish(
             feed: "stocks", events: [Self.quote("SPY", t: 1_765_208_712_345), Self.trade("SPY", t: 1_765_208_712_400)])
-        try await eventually("a quote and a trade") { sink.snapshot.quotes.count == 1 && sink.snapshot.trades.count == 1 }
+        try await eventually("a quote and a trade") {
+            sink.snapshot.quotes.count == 1 && sink.snapshot.trades.count == 1
+        }
         let quote = sink.snapshot.quotes[0]
         #expect(quote.timestampNanoseconds == 1_765_208_712_345_000_000, "stream milliseconds become nanoseconds")
         #expect(quote.bidSize == 200 && quote.askSize == 300, "stock quote sizes arrive in round lots")
@@ -60,7 +63,9 @@ struct MassiveStreamTests {
         await fake.stop()
     }
 
-    @Test("a dropped connection reconnects, re-authenticates, restores every subscription exactly once and reports the gap")
+    @Test(
+        "a dropped connection reconnects, re-authenticates, restores every subscription exactly once and reports the gap"
+    )
     func reconnect() async throws {
         let fake = try await RunningFake.start()
         let sink = CollectingSink()
@@ -84,7 +89,8 @@ struct MassiveStreamTests {
         #expect(fake.server.subscriptions("stocks") == [["Q.SPY", "Q.QQQ"]])
         let messages = fake.server.clientMessages("stocks")
         #expect(messages.filter { $0.contains("auth") }.count == 2)
-        #expect(messages.filter { $0.contains("\"subscribe\"") }.count == 2, "one subscribe per connection: \(messages)")
+        #expect(
+            messages.filter { $0.contains("\"subscribe\"") }.count == 2, "one subscribe per connection: \(messages)")
         #expect(messages.last == #"{"action":"subscribe","params":"Q.QQQ,Q.SPY"}"#)
         let states = sink.snapshot.states.filter { $0.feed == "stocks" }
         #expect(states.contains { $0.kind == .connecting && $0.reason.contains("disconnected") })

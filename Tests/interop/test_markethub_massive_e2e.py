@@ -30,9 +30,14 @@ class Stack:
         self.fake_log = open(os.path.join(self.directory, "fake.log"), "w+")
         self.fake = subprocess.Popen(
             [FAKE, "--port", str(self.fake_port), "--underlyings", "SPY", "--seed", "3", "--keys", KEY,
-             "--speed", "60"],
+             "--speed", "20", "--window", "09:30-10:30"],
             stdout=self.fake_log, stderr=subprocess.STDOUT,
         )
+        deadline = time.monotonic() + 120
+        while "fake-massive listening" not in self.fake_output():
+            assert self.fake.poll() is None, self.fake_output()
+            assert time.monotonic() < deadline, "fake-massive did not start:\n" + self.fake_output()
+            time.sleep(0.2)
         self.config = os.path.join(self.directory, "config.yaml")
         with open(self.config, "w") as handle:
             handle.write(

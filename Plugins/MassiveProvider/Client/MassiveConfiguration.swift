@@ -77,7 +77,8 @@ public struct MassiveConfiguration: Sendable {
         let ws = json["wsURL"]?.string ?? (delayed ? delayedWebSocket : realTimeWebSocket)
         for (name, url, schemes) in [("restURL", rest, ["http://", "https://"]), ("wsURL", ws, ["ws://", "wss://"])]
         where !schemes.contains(where: { url.hasPrefix($0) }) {
-            throw .invalid("\(name) must start with \(schemes.joined(separator: " or ")), got \(Redactor(key).clean(url))")
+            throw .invalid(
+                "\(name) must start with \(schemes.joined(separator: " or ")), got \(Redactor(key).clean(url))")
         }
         var feeds: [Feed] = [.stocks, .options]
         if let list = json["feeds"] {
@@ -99,7 +100,9 @@ public struct MassiveConfiguration: Sendable {
             return number
         }
         if let value = try integer("requestTimeoutMs", 1...600_000) { configuration.requestTimeoutMilliseconds = value }
-        if let value = try integer("maxConcurrentRequests", 1...256) { configuration.maxConcurrentRequests = Int(value) }
+        if let value = try integer("maxConcurrentRequests", 1...256) {
+            configuration.maxConcurrentRequests = Int(value)
+        }
         if let value = try integer("defaultRetryAfterMs", 0...3_600_000) {
             configuration.defaultRetryAfterMilliseconds = value
         }

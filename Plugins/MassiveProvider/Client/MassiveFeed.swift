@@ -233,7 +233,8 @@ public final class MassiveFeed: Sendable {
     func report(_ kind: StreamStateEvent.Kind, _ reason: String, gapFrom: Int64 = 0, gapTo: Int64 = 0) {
         sink.state(
             StreamStateEvent(
-                kind: kind, feed: feed.rawValue, reason: reason, gapFromMilliseconds: gapFrom, gapToMilliseconds: gapTo))
+                kind: kind, feed: feed.rawValue, reason: reason, gapFromMilliseconds: gapFrom, gapToMilliseconds: gapTo)
+        )
     }
 
     func run() async {
@@ -266,7 +267,8 @@ public final class MassiveFeed: Sendable {
                     }
                 }
                 logger.warning(
-                    "massive \(feed.rawValue) feed disconnected: \(reason); reconnecting in \(delay) ms (attempt \(attempt))")
+                    "massive \(feed.rawValue) feed disconnected: \(reason); reconnecting in \(delay) ms (attempt \(attempt))"
+                )
                 observer?.reconnect(feed: feed.rawValue)
                 report(.connecting, "disconnected (\(reason)); reconnecting in \(delay) ms")
                 await clock.sleep(milliseconds: delay)
@@ -445,7 +447,8 @@ public final class MassiveFeed: Sendable {
         state.withLock { state in
             guard force || !state.authSent, let outbound = state.outbound else { return }
             state.authSent = true
-            outbound.yield(JSONValue.object([("action", .string("auth")), ("params", .string(configuration.apiKey))]).text)
+            outbound.yield(
+                JSONValue.object([("action", .string("auth")), ("params", .string(configuration.apiKey))]).text)
         }
     }
 }

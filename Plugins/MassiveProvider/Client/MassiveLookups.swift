@@ -67,7 +67,7 @@ public struct MassiveLookups: Sendable {
         let multiplier = request.multiplier
         let limit = Int(request.limit)
         var bars: [Bar] = try await rest.paginate(
-            path, query: query, endpoint: "aggs", enough: { limit > 0 && $0.count >= limit }
+            path, query: query, endpoint: "aggs", limit: limit
         ) { body throws(PluginError) in
             let page = try MassiveREST.aggregates(body, ticker: ticker, multiplier: multiplier, timespan: timespan)
             return (page.values, page.nextURL)
@@ -115,21 +115,28 @@ public struct MassiveLookups: Sendable {
         var filters = try Self.optionFilters(request.params).filter { $0.0 != "as_of" }
         filters.append(("limit", "250"))
         let limit = Int(request.limit)
-        let pages: [ChainDocument] = try await rest.paginate(
+        let entries: [ChainEntry] = try await rest.paginate(
             "/v3/snapshot/options/\(underlying)", query: MassiveRESTClient.query(filters), endpoint: "chain",
-            enough: { pages in limit > 0 && pages.reduce(0) { $0 + $1.contracts.count } >= limit }
+            limit: limit
         ) { body throws(PluginError) in
             let page = try MassiveREST.chainSnapshot(body, underlying: underlying)
-            return ([page.document], page.nextURL)
+            return (
+                page.document.contracts.map { ChainEntry(contract: $0, price: page.document.underlyingPrice) },
+                page.nextURL
+            )
         }
         var seen = Set<String>()
-        var contracts = pages.flatMap(\.contracts).filter { seen.insert($0.ticker).inserted }
+        var contracts = entries.map(\.contract).filter { seen.insert($0.ticker).inserted }
         if limit > 0, contracts.count > limit { contracts = Array(contracts.prefix(limit)) }
         let document = ChainDocument(
-            underlying: underlying, underlyingPrice: pages.lazy.compactMap(\.underlyingPrice).first,
-            contracts: contracts)
+            underlying: underlying, underlyingPrice: entries.lazy.compactMap(\.price).first, contracts: contracts)
         return OperationResult(
             json: document.json.bytes, updatedMilliseconds: contracts.compactMap(\.updatedMilliseconds).max() ?? 0)
+    }
+
+    struct ChainEntry: Sendable {
+        var contract: OptionContract
+        var price: Double?
     }
 
     func contract(_ request: LookupRequest) async throws(PluginError) -> OperationResult {
@@ -159,7 +166,7 @@ public struct MassiveLookups: Sendable {
         let limit = expirationsOnly ? 0 : Int(request.limit)
         var references: [ContractReference] = try await rest.paginate(
             "/v3/reference/options/contracts", query: MassiveRESTClient.query(filters), endpoint: "contracts",
-            enough: { limit > 0 && $0.count >= limit }
+            limit: limit
         ) { body throws(PluginError) in
             let page = try MassiveREST.contracts(body)
             return (page.values, page.nextURL)
@@ -190,7 +197,7 @@ public struct MassiveLookups: Sendable {
         let (query, limit) = tickQuery(request)
         let ticker = request.ticker
         let values: [Quote] = try await rest.paginate(
-            "/v3/quotes/\(ticker)", query: query, endpoint: "quotes", enough: { $0.count >= limit }
+            "/v3/quotes/\(ticker)", query: query, endpoint: "quotes", limit: limit
         ) { body throws(PluginError) in
             let page = try MassiveREST.quotes(body, ticker: ticker)
             return (page.values, page.nextURL)
@@ -202,7 +209,7 @@ public struct MassiveLookups: Sendable {
         let (query, limit) = tickQuery(request)
         let ticker = request.ticker
         let values: [Trade] = try await rest.paginate(
-            "/v3/trades/\(ticker)", query: query, endpoint: "trades", enough: { $0.count >= limit }
+            "/v3/trades/\(ticker)", query: query, endpoint: "trades", limit: limit
         ) { body throws(PluginError) in
             let page = try MassiveREST.trades(body, ticker: ticker)
             return (page.values, page.nextURL)

@@ -17,7 +17,9 @@ public final class MassiveProviderCore: Sendable {
     let gate: SinkGate
     let group: MultiThreadedEventLoopGroup
     let logger: Logger
-    let pending = Mutex<(next: UInt64, completions: [UInt64: @Sendable (OperationResult) -> Void], tasks: [UInt64: Task<Void, Never>])>(
+    let pending = Mutex<
+        (next: UInt64, completions: [UInt64: @Sendable (OperationResult) -> Void], tasks: [UInt64: Task<Void, Never>])
+    >(
         (1, [:], [:]))
     let stopped = Mutex(false)
 
@@ -134,20 +136,27 @@ public final class MassiveProviderCore: Sendable {
             case .idle, .stopped: break
             }
         }
-        if !failed.isEmpty { return (mh_health_state(MH_HEALTH_DOWN), "feed failed: " + failed.joined(separator: "; ")) }
+        if !failed.isEmpty {
+            return (mh_health_state(MH_HEALTH_DOWN), "feed failed: " + failed.joined(separator: "; "))
+        }
         if !connecting.isEmpty {
             return (mh_health_state(MH_HEALTH_DEGRADED), "reconnecting: " + connecting.joined(separator: ", "))
         }
-        return (mh_health_state(MH_HEALTH_OK), live.isEmpty ? "ready (no stream yet)" : "live: " + live.joined(separator: ", "))
+        return (
+            mh_health_state(MH_HEALTH_OK),
+            live.isEmpty ? "ready (no stream yet)" : "live: " + live.joined(separator: ", ")
+        )
     }
 
     /// Stops everything: feeds close, pending look-ups complete with MH_CANCELLED, and after this returns no
     /// sink or completion call happens. Blocking; call from a control thread (never the cooperative pool).
     public func stop() {
-        guard stopped.withLock({ state -> Bool in
-            defer { state = true }
-            return !state
-        }) else { return }
+        guard
+            stopped.withLock({ state -> Bool in
+                defer { state = true }
+                return !state
+            })
+        else { return }
         for feed in feeds.values { feed.stop() }
         let (completions, tasks) = pending.withLock { state in
             defer {

@@ -155,7 +155,8 @@ public final class MassiveRESTClient: Sendable {
             let reason = redactor.clean(Self.describe(error))
             observer?.exchange(endpoint: endpoint, outcome: "unavailable", seconds: Self.seconds(since: started))
             logger.warning(
-                "massive REST request failed", metadata: ["endpoint": "\(endpoint)", "path": "\(path)", "reason": "\(reason)"])
+                "massive REST request failed",
+                metadata: ["endpoint": "\(endpoint)", "path": "\(path)", "reason": "\(reason)"])
             throw .unavailable("the vendor did not answer \(endpoint) (\(reason))")
         }
         let outcome =
@@ -191,11 +192,10 @@ public final class MassiveRESTClient: Sendable {
         return "\(error)"
     }
 
-    /// Follows `next_url` from a first page until there is none, `maxPages` is reached or `enough` says stop.
-    /// `decode` returns each page's values and its `next_url`.
+    /// Follows `next_url` from a first page until there is none, `maxPages` is reached or `limit` values
+    /// (when > 0) were read. `decode` returns each page's values and its `next_url`.
     public func paginate<Value: Sendable>(
-        _ path: String, query: String, endpoint: String,
-        enough: @Sendable ([Value]) -> Bool = { _ in false },
+        _ path: String, query: String, endpoint: String, limit: Int = 0,
         decode: @Sendable ([UInt8]) throws(PluginError) -> (values: [Value], next: String?)
     ) async throws(PluginError) -> [Value] {
         var values: [Value] = []
@@ -207,7 +207,7 @@ public final class MassiveRESTClient: Sendable {
             let page = try decode(body)
             values.append(contentsOf: page.values)
             pages += 1
-            if enough(values) { break }
+            if limit > 0, values.count >= limit { break }
             guard let next = page.next, !next.isEmpty else { break }
             guard pages < configuration.maxPages else {
                 logger.warning(

@@ -98,7 +98,8 @@ public final class MassiveRecorder: Sendable {
                 guard let writer = state.writer else { return }
                 for entry in state.pending {
                     switch entry {
-                    case .frame(let at, let feed, let bytes): writer.appendFrame(atMilliseconds: at, feed: feed, frame: bytes)
+                    case .frame(let at, let feed, let bytes):
+                        writer.appendFrame(atMilliseconds: at, feed: feed, frame: bytes)
                     case .rest(let exchange): writer.append(exchange)
                     case .fault(let fault): writer.append(fault)
                     }

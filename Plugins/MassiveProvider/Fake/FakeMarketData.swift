@@ -56,7 +56,8 @@ public struct FakeMarketData: Sendable {
         for entry in recording.entries {
             switch entry {
             case .rest(let exchange): data.add(exchange)
-            case .frame(let at, let feed, let bytes): data.frames.append((at, feed, String(decoding: bytes, as: UTF8.self)))
+            case .frame(let at, let feed, let bytes):
+                data.frames.append((at, feed, String(decoding: bytes, as: UTF8.self)))
             case .fault: break
             }
         }
@@ -148,8 +149,10 @@ public struct FakeMarketData: Sendable {
         }
         for key in chains.keys {
             var seen = Set<String>()
-            chains[key] = chains[key]?.sorted { ($0["details"]?["ticker"]?.string ?? "") < ($1["details"]?["ticker"]?.string ?? "") }
-                .filter { seen.insert($0["details"]?["ticker"]?.string ?? "").inserted }
+            chains[key] = chains[key]?.sorted {
+                ($0["details"]?["ticker"]?.string ?? "") < ($1["details"]?["ticker"]?.string ?? "")
+            }
+            .filter { seen.insert($0["details"]?["ticker"]?.string ?? "").inserted }
         }
         for key in contracts.keys {
             var seen = Set<String>()

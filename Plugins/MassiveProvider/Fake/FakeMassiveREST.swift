@@ -131,7 +131,8 @@ extension FakeMassiveServer {
                 403,
                 Self.errorBody(
                     "NOT_AUTHORIZED",
-                    message: "You are not entitled to this data. Please upgrade your plan at https://massive.com/pricing"))
+                    message:
+                        "You are not entitled to this data. Please upgrade your plan at https://massive.com/pricing"))
         } else if failing {
             response = Self.json(
                 behaviour.failureStatus, Self.errorBody("ERROR", error: "Internal server error (fake)"))
@@ -141,7 +142,8 @@ extension FakeMassiveServer {
         state.withLock { state in
             state.requests.append(
                 LoggedRequest(
-                    path: path, query: query.items.filter { $0.0 != "apiKey" }.map { "\($0.0)=\($0.1)" }.joined(
+                    path: path,
+                    query: query.items.filter { $0.0 != "apiKey" }.map { "\($0.0)=\($0.1)" }.joined(
                         separator: "&"), authorization: authorization, status: Int(response.status.code)))
         }
         return response
@@ -176,7 +178,10 @@ extension FakeMassiveServer {
     static let defaultMarketStatus: JSONValue = .object([
         ("market", .string("closed")), ("earlyHours", .bool(false)), ("afterHours", .bool(false)),
         ("serverTime", .string("2025-12-08T10:45:12-05:00")),
-        ("exchanges", .object([("nasdaq", .string("closed")), ("nyse", .string("closed")), ("otc", .string("closed"))])),
+        (
+            "exchanges",
+            .object([("nasdaq", .string("closed")), ("nyse", .string("closed")), ("otc", .string("closed"))])
+        ),
     ])
 
     // MARK: Pagination
@@ -189,7 +194,9 @@ extension FakeMassiveServer {
         while index < bytes.count {
             let chunk = Array(bytes[index..<min(index + 3, bytes.count)])
             let value = chunk.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (16 - 8 * UInt32($1.offset)) }
-            for position in 0..<(chunk.count + 1) { out.append(alphabet[Int((value >> (18 - 6 * UInt32(position))) & 63)]) }
+            for position in 0..<(chunk.count + 1) {
+                out.append(alphabet[Int((value >> (18 - 6 * UInt32(position))) & 63)])
+            }
             index += 3
         }
         return String(decoding: out, as: UTF8.self)
@@ -231,11 +238,14 @@ extension FakeMassiveServer {
         let offset = max(0, query["offset"].flatMap(Int.init) ?? 0)
         guard offset < entries.count else { return ([], nil) }
         let end = min(entries.count, offset + size)
-        return (Array(entries[offset..<end]), end < entries.count ? nextURL(path: path, query: query, offset: end) : nil)
+        return (
+            Array(entries[offset..<end]), end < entries.count ? nextURL(path: path, query: query, offset: end) : nil
+        )
     }
 
     static func ok(_ members: [(String, JSONValue)], next: String?) -> Response {
-        var members: [(String, JSONValue)] = [("status", .string("OK")), ("request_id", .string(requestID()))] + members
+        var members: [(String, JSONValue)] =
+            [("status", .string("OK")), ("request_id", .string(requestID()))] + members
         if let next { members.append(("next_url", .string(next))) }
         return json(200, .object(members))
     }
@@ -313,7 +323,8 @@ extension FakeMassiveServer {
             guard bucket != .min else { return }
             out.append(
                 .object([
-                    ("v", .number(volume)), ("vw", .number(volume > 0 ? notional / volume : close)), ("o", .number(open)),
+                    ("v", .number(volume)), ("vw", .number(volume > 0 ? notional / volume : close)),
+                    ("o", .number(open)),
                     ("c", .number(close)), ("h", .number(high)), ("l", .number(low)), ("t", .integer(bucket)),
                     ("n", .integer(trades)),
                 ]))
@@ -421,7 +432,8 @@ extension FakeMassiveServer {
 
     func ticks(_ kind: String, ticker: String, query: Query, behaviour: Behaviour) -> Response {
         guard let all = kind == "quotes" ? data.quotes[ticker] : data.trades[ticker] else {
-            return data.knows(ticker) ? Self.ok([("results", .array([]))], next: nil) : Self.notFound("Ticker not found.")
+            return data.knows(ticker)
+                ? Self.ok([("results", .array([]))], next: nil) : Self.notFound("Ticker not found.")
         }
         func stamp(_ text: String) -> Int64? {
             if let value = Int64(text) { return value }
@@ -468,6 +480,7 @@ extension FakeMassiveServer {
             behaviour.omitOptionalFields ? Self.stripOptional($0, ["lastQuote", "lastTrade"]) : $0
         }
         return Self.json(
-            200, .object([("status", .string("OK")), ("count", .integer(Int64(found.count))), ("tickers", .array(found))]))
+            200,
+            .object([("status", .string("OK")), ("count", .integer(Int64(found.count))), ("tickers", .array(found))]))
     }
 }

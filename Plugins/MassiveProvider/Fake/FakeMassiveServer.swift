@@ -295,7 +295,8 @@ public final class FakeMassiveServer: Service, Sendable {
         }
         let params = json["params"]?.string ?? ""
         state.withLock { state in
-            state.clientMessages[feed, default: []].append(action == "auth" ? #"{"action":"auth","params":"<key>"}"# : text)
+            state.clientMessages[feed, default: []].append(
+                action == "auth" ? #"{"action":"auth","params":"<key>"}"# : text)
         }
         switch action {
         case "auth":
@@ -333,7 +334,8 @@ public final class FakeMassiveServer: Service, Sendable {
                 guard var connection = state.connections[id] else { return }
                 var quoted = connection.items.filter { $0.hasPrefix("Q.O:") }.count
                 for item in items {
-                    guard let dot = item.firstIndex(of: "."), dot != item.startIndex, item.index(after: dot) != item.endIndex
+                    guard let dot = item.firstIndex(of: "."), dot != item.startIndex,
+                        item.index(after: dot) != item.endIndex
                     else {
                         replies.append(Self.statusObject("error", "invalid subscription: \(item)"))
                         continue
@@ -352,7 +354,8 @@ public final class FakeMassiveServer: Service, Sendable {
                     if feed == "options", item.hasPrefix("Q.O:") {
                         guard quoted < 1_000 else {
                             replies.append(
-                                Self.statusObject("error", "maximum of 1000 option quote subscriptions exceeded: \(item)"))
+                                Self.statusObject(
+                                    "error", "maximum of 1000 option quote subscriptions exceeded: \(item)"))
                             continue
                         }
                         quoted += 1

@@ -1,19 +1,21 @@
 import ArgumentParser
-#if canImport(Glibc)
-    import Glibc
-#endif
 import FakeMassive
 import Logging
 import MarketCalendar
 import ServiceLifecycle
 import UnixSignals
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `fake-massive`: the fake vendor as a command, for manual runs against a MarketHub host.
 @main
 struct FakeMassiveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fake-massive",
-        abstract: "Serve a fake Massive (Polygon.io) REST + WebSocket API on loopback, fed by synthetic or recorded data."
+        abstract:
+            "Serve a fake Massive (Polygon.io) REST + WebSocket API on loopback, fed by synthetic or recorded data."
     )
 
     @Option(help: "Address to bind.") var host = "127.0.0.1"
@@ -21,6 +23,8 @@ struct FakeMassiveCommand: AsyncParsableCommand {
     @Option(help: "Comma-separated underlyings for the synthetic session.") var underlyings = "SPY,QQQ"
     @Option(help: "Generator seed.") var seed: UInt64 = 42
     @Option(help: "Session date YYYY-MM-DD (default: the latest trading day).") var date: String?
+    @Option(help: "New York hours generated, HH:MM-HH:MM (default the whole extended day, 04:00-20:00).")
+    var window = "04:00-20:00"
     @Option(help: "Serve this recording instead of generated data.") var recording: String?
     @Option(help: "Accepted API keys, comma-separated (MASSIVE_API_KEY is a good choice).") var keys = "fake-key"
     @Option(help: "Replay the stream at this multiple of real time (0: no stream).") var speed: Double = 1
@@ -50,8 +54,17 @@ struct FakeMassiveCommand: AsyncParsableCommand {
                     MarketCalendar.nyse.isTradingDay(today)
                     ? today : MarketCalendar.nyse.previousTradingDay(before: today).date
             }
+            let bounds = window.split(separator: "-").map { part -> Int? in
+                let pieces = part.split(separator: ":")
+                guard pieces.count == 2, let hour = Int(pieces[0]), let minute = Int(pieces[1]) else { return nil }
+                return hour * 60 + minute
+            }
+            guard bounds.count == 2, let start = bounds[0], let end = bounds[1], start < end else {
+                throw ValidationError("--window must be HH:MM-HH:MM")
+            }
             data = try FakeMarketData.synthetic(
-                underlyings: underlyings.split(separator: ",").map(String.init), date: day, seed: seed)
+                underlyings: underlyings.split(separator: ",").map(String.init), date: day, seed: seed,
+                startMinute: start, endMinute: end)
         }
         var behaviour = FakeMassiveServer.Behaviour()
         behaviour.pageSize = pageSize
@@ -65,7 +78,8 @@ struct FakeMassiveCommand: AsyncParsableCommand {
             data: data, apiKeys: Set(keys.split(separator: ",").map(String.init)), host: host, port: port,
             behaviour: behaviour, logger: logger)
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(
+                services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         let speed = speed
         let dropEvery = dropEvery
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -73,6 +87,7 @@ struct FakeMassiveCommand: AsyncParsableCommand {
             tasks.addTask {
                 let bound = await server.port()
                 print("fake-massive listening: restURL http://\(host):\(bound)  wsURL ws://\(host):\(bound)")
+                fflush(nil)
                 await withTaskGroup(of: Void.self) { inner in
                     if speed > 0 { inner.addTask { await server.streamFrames(speed: speed) } }
                     if dropEvery > 0 {
@@ -98,4 +113,3 @@ enum SystemTime {
         return Double(spec.tv_sec) * 1_000 + Double(spec.tv_nsec) / 1_000_000
     }
 }
-
