@@ -139,6 +139,8 @@ struct MassiveStreamTests {
         try await Task.sleep(for: .milliseconds(800))
         #expect(fake.server.connectionsOpened("stocks") == 1, "no retries after auth_failed")
         #expect(core.health().0 == mh_health_state(MH_HEALTH_DOWN))
+        try core.subscribe(["QQQ"], channels: .quotes)
+        #expect(sink.snapshot.subscriptionErrors.contains { $0.symbol == "QQQ" && $0.message.contains("auth_failed") })
         await core.stopAsync()
         await fake.stop()
     }

@@ -92,8 +92,13 @@ public final class MassiveFeed: Sendable {
     @discardableResult
     public func subscribe(_ symbols: [String], channels: Channels) -> [String] {
         var refused: [String] = []
+        var failure: String?
         let start = state.withLock { state -> Bool in
             guard state.phase != .stopped else { return false }
+            if case .failed(let reason) = state.phase {
+                failure = reason
+                return false
+            }
             var quoted = feed == .options ? state.wanted.values.filter { $0.contains(.quotes) }.count : 0
             for symbol in symbols {
                 var add = channels
@@ -109,6 +114,15 @@ public final class MassiveFeed: Sendable {
                 if !add.isEmpty { state.wanted[symbol] = existing.union(add) }
             }
             return state.phase == .idle
+        }
+        if let failure {
+            // The feed gave up (auth_failed, max_connections): say so instead of accepting silently.
+            for symbol in symbols {
+                sink.subscriptionError(
+                    symbol: symbol, channels: channels, status: mh_status(MH_UNAVAILABLE),
+                    message: "the \(feed.rawValue) feed failed: \(failure)")
+            }
+            return symbols
         }
         for symbol in refused {
             let reason =

@@ -140,6 +140,7 @@ extension FakeMassiveServer {
             response = route(path: path, query: query, behaviour: behaviour)
         }
         state.withLock { state in
+            if state.requests.count >= 10_000 { state.requests.removeFirst(5_000) }
             state.requests.append(
                 LoggedRequest(
                     path: path,
