@@ -221,3 +221,53 @@ struct MassiveStreamTests {
         await fake.stop()
     }
 }
+
+/// The fake's switches as a client meets them over time: a 429 window, slow frames, periodic malformed frames.
+@Suite("Massive fake switches", .serialized)
+struct MassiveSwitchTests {
+    @Test("a 429 window: rate limited with the header's retry-after until the window closes, then answers")
+    func rateLimitWindow() async throws {
+        let fake = try await RunningFake.start()
+        fake.server.update {
+            $0.rateLimitedUntil = ContinuousClock.now + .milliseconds(600)
+            $0.retryAfterSeconds = 1
+        }
+        let core = makeCore(fake.configuration())
+        let request = LookupRequest(kind: UInt32(MH_REQUEST_MARKET_STATUS), ticker: "")
+        let first = await core.lookup(request)
+        #expect(first.status == mh_status(MH_RATE_LIMITED) && first.retryAfterMilliseconds == 1_000)
+        try await Task.sleep(for: .milliseconds(700))
+        let later = await core.lookup(request)
+        #expect(later.isOK, "\(later.message)")
+        await core.stopAsync()
+        await fake.stop()
+    }
+
+    @Test("slow frames arrive late but in order; every third frame malformed is skipped and the rest decoded")
+    func slowAndMalformedFrames() async throws {
+        let fake = try await RunningFake.start()
+        let sink = CollectingSink()
+        let logs = LogLines()
+        let core = makeCore(fake.configuration(), sink: sink, logs: logs)
+        try core.subscribe(["SPY"], channels: .quotes)
+        try await eventually("subscribed") { core.feed(.stocks)?.acknowledgedItems == ["Q.SPY"] }
+        fake.server.update {
+            $0.frameDelayMilliseconds = 30
+            $0.malformedEvery = 3
+        }
+        let started = ContinuousClock.now
+        for index in 0..<9 {
+            fake.server.publish(
+                feed: "stocks", events: [MassiveStreamTests.quote("SPY", t: 10_000 + Int64(index), q: Int64(index))])
+        }
+        try await eventually("six good quotes") { sink.snapshot.quotes.count == 6 }
+        #expect(ContinuousClock.now - started >= .milliseconds(250), "nine frames 30 ms apart")
+        #expect(sink.snapshot.quotes.map(\.sequence) == [0, 1, 3, 4, 6, 7])
+        try await eventually("the third malformed frame") {
+            logs.all.filter { $0.contains("frame skipped") }.count == 3
+        }
+        #expect(core.feed(.stocks)?.phase == .live)
+        await core.stopAsync()
+        await fake.stop()
+    }
+}
