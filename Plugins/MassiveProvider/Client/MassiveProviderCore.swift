@@ -26,12 +26,14 @@ public final class MassiveProviderCore: Sendable {
     public init(
         configuration: MassiveConfiguration, sink: any ReplaySink, clock: any StreamClock, logger: Logger,
         restObserver: (any RESTObserver)? = nil, streamObserver: (any StreamObserver)? = nil,
-        recordingSymbols: [String] = [], recordingEnd: Int64? = nil
+        recordingSymbols: [String] = [], recordingEnd: Int64? = nil, gate: SinkGate = SinkGate()
     ) {
         self.configuration = configuration
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        gate = SinkGate()
+        // The plugin shares this gate with its host clock, logger and metrics, so nothing reaches the host
+        // after `stop` returns (the host's tables are freed at destroy).
+        self.gate = gate
         self.sink = GatedSink(sink: sink, gate: gate)
         let redactor = Redactor(configuration.apiKey)
         recorder = configuration.recordTo.map {

@@ -1,3 +1,4 @@
+import Logging
 import MassiveClient
 import PluginAPI
 import PluginKit
@@ -7,8 +8,14 @@ import Synchronization
 /// The host's clock and timers as the stream's clock, so tests and replays control reconnect pacing.
 struct HostStreamClock: StreamClock {
     let host: PluginHost
+    /// Closed at stop: from then on the host is not called (its tables go away at destroy).
+    let gate: SinkGate
 
-    var wallMilliseconds: Int64 { host.nowMilliseconds }
+    var wallMilliseconds: Int64 {
+        var now: Int64 = 0
+        if !gate.run({ now = host.nowMilliseconds }) { now = SystemStreamClock().wallMilliseconds }
+        return now
+    }
 
     func sleep(milliseconds: Int64) async {
         let fired = AtomicFlag()
@@ -21,7 +28,8 @@ struct HostStreamClock: StreamClock {
                     box.resume()
                     return
                 }
-                let id = host.schedule(afterNanoseconds: max(0, milliseconds) * 1_000_000) { box.resume() }
+                var id: UInt64 = 0
+                gate.run { id = host.schedule(afterNanoseconds: max(0, milliseconds) * 1_000_000) { box.resume() } }
                 if id == 0 { box.resume() }
             }
             _ = cancelBoxes.withLock { $0.removeValue(forKey: key) }
@@ -109,25 +117,56 @@ struct HostSink: ReplaySink, @unchecked Sendable {
 /// REST and stream observations as host metrics (bounded labels only; never a URL or a key).
 struct HostMetrics: RESTObserver, StreamObserver {
     let host: PluginHost
+    let gate: SinkGate
 
     func exchange(endpoint: String, outcome: String, seconds: Double) {
-        host.metric(
-            mh_metric_kind(MH_METRIC_COUNTER_ADD), "markethub_massive_rest_requests_total",
-            labels: [("endpoint", endpoint), ("outcome", outcome)], value: 1)
-        host.metric(
-            mh_metric_kind(MH_METRIC_HISTOGRAM), "markethub_massive_rest_seconds", labels: [("endpoint", endpoint)],
-            value: seconds)
+        gate.run {
+            host.metric(
+                mh_metric_kind(MH_METRIC_COUNTER_ADD), "markethub_massive_rest_requests_total",
+                labels: [("endpoint", endpoint), ("outcome", outcome)], value: 1)
+            host.metric(
+                mh_metric_kind(MH_METRIC_HISTOGRAM), "markethub_massive_rest_seconds",
+                labels: [("endpoint", endpoint)], value: seconds)
+        }
     }
 
     func reconnect(feed: String) {
-        host.metric(
-            mh_metric_kind(MH_METRIC_COUNTER_ADD), "markethub_massive_reconnects_total", labels: [("feed", feed)],
-            value: 1)
+        gate.run {
+            host.metric(
+                mh_metric_kind(MH_METRIC_COUNTER_ADD), "markethub_massive_reconnects_total", labels: [("feed", feed)],
+                value: 1)
+        }
     }
 
     func malformedFrame(feed: String) {
-        host.metric(
-            mh_metric_kind(MH_METRIC_COUNTER_ADD), "markethub_massive_malformed_frames_total",
-            labels: [("feed", feed)], value: 1)
+        gate.run {
+            host.metric(
+                mh_metric_kind(MH_METRIC_COUNTER_ADD), "markethub_massive_malformed_frames_total",
+                labels: [("feed", feed)], value: 1)
+        }
     }
+}
+
+/// The host's log function behind the gate: lines logged after stop (a connection closing late) are dropped
+/// instead of calling into a host table that may be gone.
+struct GatedHostLogHandler: LogHandler {
+    var inner: HostLogHandler
+    let gate: SinkGate
+
+    var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+
+    var logLevel: Logger.Level {
+        get { inner.logLevel }
+        set { inner.logLevel = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) { gate.run { inner.log(event: event) } }
 }

@@ -28,11 +28,15 @@ let providerVTable = mh_provider_vtable(
                 } ?? []
             let configuration = try MassiveConfiguration.parse(bytes)
             let pluginHost = PluginHost(host)
-            let logger = pluginHost.logger(label: "markethub.massive-provider")
-            let metrics = HostMetrics(host: pluginHost)
+            let gate = SinkGate()
+            let logger = Logger(label: "markethub.massive-provider") { _ in
+                GatedHostLogHandler(inner: HostLogHandler(host: pluginHost), gate: gate)
+            }
+            let metrics = HostMetrics(host: pluginHost, gate: gate)
             let core = MassiveProviderCore(
-                configuration: configuration, sink: HostSink(sink: sink), clock: HostStreamClock(host: pluginHost),
-                logger: logger, restObserver: metrics, streamObserver: metrics)
+                configuration: configuration, sink: HostSink(sink: sink),
+                clock: HostStreamClock(host: pluginHost, gate: gate), logger: logger, restObserver: metrics,
+                streamObserver: metrics, gate: gate)
             logger.info(
                 "massive provider ready",
                 metadata: [
