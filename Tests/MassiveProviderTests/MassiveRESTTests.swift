@@ -149,7 +149,10 @@ struct MassiveRESTTests {
     @Test("vendor errors map onto statuses with the vendor's message; 429 then recovery")
     func errors() async throws {
         let fake = try await RunningFake.start()
-        let core = makeCore(fake.configuration { $0.defaultRetryAfterMilliseconds = 45_000 })
+        let logs = LogLines()
+        let observer = CollectingObserver()
+        let core = makeCore(
+            fake.configuration { $0.defaultRetryAfterMilliseconds = 45_000 }, logs: logs, observer: observer)
         let request = Self.aggregates("SPY", from: Self.firstBar, to: Self.firstBar + 5 * Self.day)
 
         fake.server.update {
@@ -199,7 +202,7 @@ struct MassiveRESTTests {
         await wrongKey.stopAsync()
 
         fake.server.update { $0.restDelayMilliseconds = 1_500 }
-        let slow = makeCore(fake.configuration { $0.requestTimeoutMilliseconds = 300 })
+        let slow = makeCore(fake.configuration { $0.requestTimeoutMilliseconds = 300 }, logs: logs)
         let timedOut = await slow.lookup(request)
         #expect(timedOut.status == mh_status(MH_UNAVAILABLE))
         #expect(timedOut.message.contains("timed out") || timedOut.message.contains("did not answer"))
@@ -209,10 +212,20 @@ struct MassiveRESTTests {
         await core.stopAsync()
         await fake.stop()
         // Nothing listens any more: a network error is "unavailable", not a crash.
-        let gone = makeCore(fake.configuration())
+        let gone = makeCore(fake.configuration(), logs: logs)
         let refused = await gone.lookup(request)
         #expect(refused.status == mh_status(MH_UNAVAILABLE))
         await gone.stopAsync()
+        // The key scan: no error text, log line or metric label carries it.
+        let messages = [limited, recovered, noHeader, entitled, failing, missing, invalid, timedOut, refused].map(
+            \.message)
+        #expect(messages.allSatisfy { !$0.contains(testKey) })
+        #expect(logs.all.count >= 5, "failures are logged: \(logs.all)")
+        #expect(!logs.all.contains { $0.contains(testKey) })
+        #expect(!observer.all.contains { $0.contains(testKey) })
+        #expect(observer.all.contains("rest endpoint=aggs outcome=rate_limited"))
+        #expect(observer.all.contains("rest endpoint=aggs outcome=not_entitled"))
+        #expect(observer.all.contains("rest endpoint=aggs outcome=unavailable"))
     }
 
     @Test("concurrency is bounded and every request completes exactly once")
