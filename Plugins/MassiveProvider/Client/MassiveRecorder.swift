@@ -19,6 +19,7 @@ public final class MassiveRecorder: Sendable {
         var closed = false
         var failure: String?
         var entries = 0
+        var lastFlush = ContinuousClock.now
     }
 
     public let path: String
@@ -28,8 +29,9 @@ public final class MassiveRecorder: Sendable {
     let logger: Logger
     private let state: Mutex<State>
 
-    /// Flushes to disk whenever this many bytes are waiting.
+    /// Flushes to disk whenever this many bytes are waiting, or this long after the last flush.
     static let flushBytes = 1 << 20
+    static let flushInterval = Duration.seconds(2)
 
     public init(
         path: String, redactor: Redactor, startMilliseconds: Int64, endMilliseconds: Int64? = nil,
@@ -76,7 +78,7 @@ public final class MassiveRecorder: Sendable {
             state.pending.append(entry)
             state.pendingBytes += size
             state.entries += 1
-            return state.pendingBytes >= Self.flushBytes
+            return state.pendingBytes >= Self.flushBytes || ContinuousClock.now - state.lastFlush >= Self.flushInterval
         }
         if flushNow { flush() }
     }
@@ -106,6 +108,7 @@ public final class MassiveRecorder: Sendable {
                 }
                 state.pending.removeAll(keepingCapacity: true)
                 state.pendingBytes = 0
+                state.lastFlush = ContinuousClock.now
                 try writer.flush()
             } catch {
                 state.failure = error.message
