@@ -27,6 +27,8 @@ let package = Package(
         .library(name: "SocketIOTransport", type: .dynamic, targets: ["SocketIOTransport"]),
         .executable(name: "socketio-conformance-server", targets: ["SocketIOConformanceServer"]),
         .executable(name: "socketio-fanout-bench", targets: ["SocketIOFanOutBenchmark"]),
+        .library(name: "MassiveProvider", type: .dynamic, targets: ["MassiveProvider"]),
+        .executable(name: "fake-massive", targets: ["FakeMassiveServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -39,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // The C ABI: the only thing host and plugins share.
@@ -90,6 +93,7 @@ let package = Package(
                 "Host",
                 "MarketCalendar",
                 "MarketSynth",
+                "PluginKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -279,6 +283,74 @@ let package = Package(
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MassiveProvider: the vendor's REST and WebSocket clients, the provider plugin, and a fake vendor server.
+        .target(
+            name: "MassiveClient",
+            dependencies: [
+                "MassiveWire", "Recording", "ReplayEngine", "MarketCalendar", "PluginKit", "PluginAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Plugins/MassiveProvider/Client",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MassiveProvider",
+            dependencies: [
+                "MassiveClient", "MassiveWire", "Recording", "ReplayEngine", "PluginAPI", "PluginKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Plugins/MassiveProvider/Plugin",
+            swiftSettings: swiftSettings,
+            linkerSettings: pluginLinkerSettings
+        ),
+        .target(
+            name: "FakeMassive",
+            dependencies: [
+                "MassiveWire", "MarketSynth", "Recording", "MarketCalendar", "PluginKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Plugins/MassiveProvider/Fake",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "FakeMassiveServer",
+            dependencies: [
+                "FakeMassive",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Plugins/MassiveProvider/FakeServer",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MassiveProviderTests",
+            dependencies: [
+                "MassiveClient", "FakeMassive", "MassiveWire", "Recording", "ReplayEngine", "MarketSynth", "Host",
+                "PluginAPI", "PluginKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),

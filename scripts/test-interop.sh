@@ -17,6 +17,8 @@ swift build --product markethub
 swift build --product RecordedProvider
 swift build --product EmbeddedCache
 swift build --product SocketIOTransport
+swift build --product MassiveProvider
+swift build --product fake-massive
 bin="$(swift build --show-bin-path)"
-SIO_SERVER_BIN="$bin/socketio-conformance-server" MARKETHUB_BIN="$bin/markethub" \
+SIO_SERVER_BIN="$bin/socketio-conformance-server" MARKETHUB_BIN="$bin/markethub" FAKE_MASSIVE_BIN="$bin/fake-massive" \
     exec .venv-interop/bin/python -m pytest -q Tests/interop "$@"

@@ -5,7 +5,9 @@ struct MarketHub: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "markethub",
         abstract: "A self-hosted market-data hub for options trading, built from plugins.",
-        subcommands: [ServeCommand.self, CheckConfigCommand.self, PluginsCommand.self, SynthCommand.self],
+        subcommands: [
+            ServeCommand.self, CheckConfigCommand.self, PluginsCommand.self, SynthCommand.self, RecordCommand.self,
+        ],
         defaultSubcommand: ServeCommand.self
     )
 }

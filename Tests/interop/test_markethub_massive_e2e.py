@@ -1,0 +1,143 @@
+"""The product end to end with the vendor provider: `fake-massive` (the fake vendor) and `markethub serve` with
+MassiveProvider pointed at it by YAML alone, the key from MASSIVE_API_KEY. The same checks as the recorded
+provider's end-to-end test: daily bars over HTTP and live quotes to a python-socketio client."""
+
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+import requests
+import socketio
+
+from conftest import ROOT, free_port
+
+BUILD = os.path.join(ROOT, ".build", "debug")
+MARKETHUB = os.environ.get("MARKETHUB_BIN", os.path.join(BUILD, "markethub"))
+FAKE = os.environ.get("FAKE_MASSIVE_BIN", os.path.join(BUILD, "fake-massive"))
+KEY = "e2e-KEY-5b1f0c9d7a"
+
+
+class Stack:
+    def __init__(self):
+        self.directory = tempfile.mkdtemp(prefix="markethub-massive-e2e-")
+        os.chmod(self.directory, 0o755)
+        self.fake_port = free_port()
+        self.port = free_port()
+        self.fake_log = open(os.path.join(self.directory, "fake.log"), "w+")
+        self.fake = subprocess.Popen(
+            [FAKE, "--port", str(self.fake_port), "--underlyings", "SPY", "--seed", "3", "--keys", KEY,
+             "--speed", "20", "--window", "09:30-10:30"],
+            stdout=self.fake_log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while "fake-massive listening" not in self.fake_output():
+            assert self.fake.poll() is None, self.fake_output()
+            assert time.monotonic() < deadline, "fake-massive did not start:\n" + self.fake_output()
+            time.sleep(0.2)
+        self.config = os.path.join(self.directory, "config.yaml")
+        with open(self.config, "w") as handle:
+            handle.write(
+                f"""
+host: {{ logLevel: info }}
+provider:
+  plugin: MassiveProvider
+  config:
+    restURL: http://127.0.0.1:{self.fake_port}
+    wsURL: ws://127.0.0.1:{self.fake_port}
+cache:
+  plugin: EmbeddedCache
+  config: {{ path: {self.directory}/cache.sqlite }}
+transports:
+  - plugin: SocketIOTransport
+    config: {{ host: 127.0.0.1, port: {self.port} }}
+"""
+            )
+        self.log = open(os.path.join(self.directory, "serve.log"), "w+")
+        environment = dict(os.environ, MASSIVE_API_KEY=KEY)
+        self.process = subprocess.Popen(
+            [MARKETHUB, "serve", "--config", self.config], stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=self.directory, env=environment,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            assert self.fake.poll() is None, self.fake_output()
+            try:
+                if requests.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("markethub did not start:\n" + self.output())
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self):
+        self.log.flush()
+        with open(self.log.name) as handle:
+            return handle.read()
+
+    def fake_output(self):
+        self.fake_log.flush()
+        with open(self.fake_log.name) as handle:
+            return handle.read()
+
+    def stop(self):
+        for process in (self.process, self.fake):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)
+        return self.process.returncode
+
+
+@pytest.fixture(scope="module")
+def stack():
+    instance = Stack()
+    yield instance
+    code = instance.stop()
+    assert code == 0, instance.output()
+    assert KEY not in instance.output(), "the key reached the host's log"
+
+
+def test_health_names_the_massive_provider(stack):
+    body = requests.get(stack.url + "/health", timeout=5).json()
+    assert "markethub.massive-provider" in [plugin["id"] for plugin in body["plugins"]]
+
+
+def test_daily_bars_come_from_the_fake_vendor(stack):
+    response = requests.get(stack.url + "/api/market/aggs", params={"ticker": "SPY"}, timeout=60)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["timespan"] == "day"
+    assert len(body["bars"]) > 200, body
+    again = requests.get(stack.url + "/api/market/aggs", params={"ticker": "SPY"}, timeout=30).json()
+    assert again["source"] == "cache"
+
+
+def test_live_quotes_reach_a_python_socketio_client(stack):
+    client = socketio.Client(reconnection=False)
+    quotes = []
+    arrived = threading.Event()
+
+    @client.on("live:quote")
+    def on_quote(payload):
+        quotes.append(payload)
+        arrived.set()
+
+    client.connect(stack.url, transports=["websocket"], wait_timeout=10)
+    try:
+        ack = client.call("live:subscribe", {"symbol": "SPY"}, timeout=10)
+        assert ack == {"ok": True, "symbol": "SPY"}
+        assert arrived.wait(30), "no live:quote within 30 s:\n" + stack.output()[-2000:]
+        assert quotes[-1]["symbol"] == "SPY" and quotes[-1]["bid"] > 0
+    finally:
+        client.disconnect()
+    metrics = requests.get(stack.url + "/metrics", timeout=5).text
+    assert "markethub_massive_rest_requests_total" in metrics
+    assert KEY not in metrics
