@@ -2,8 +2,13 @@ import CMongoc
 import PluginKit
 
 /// libmongoc's process-wide initialisation, run once. `mongoc_cleanup` is never called: another component of
-/// the process may still use the library, and plugins are never unloaded.
-private let mongocInitialized: Void = { mongoc_init() }()
+/// the process may still use the library, and plugins are never unloaded. The driver's own log handler (which
+/// prints to stdout and stderr, outside the host's logging) is turned off: the cache reports every failure it
+/// sees through the host's log, with the URI's password scrubbed.
+private let mongocInitialized: Void = {
+    mongoc_init()
+    mongoc_log_set_handler(nil, nil)
+}()
 
 /// The parsed connection string and the client pool built from it.
 ///
@@ -83,7 +88,7 @@ final class MongoConnection: @unchecked Sendable {
     func ping() throws(MongoError) {
         try withClient { client throws(MongoError) in
             let command = BSONDocument().append("ping", int32: 1)
-            let reply = mh_bson_reply_new()
+            let reply = mh_bson_reply_new()!
             defer { mh_bson_reply_free(reply) }
             var error = bson_error_t()
             guard mongoc_client_command_simple(client, "admin", command.pointer, nil, reply, &error) else {
@@ -95,7 +100,7 @@ final class MongoConnection: @unchecked Sendable {
     /// Runs a command on a collection; returns the reply as JSON.
     func command(_ collection: String, _ command: BSONDocument) throws(MongoError) -> JSONValue {
         try withCollection(collection) { handle throws(MongoError) in
-            let reply = mh_bson_reply_new()
+            let reply = mh_bson_reply_new()!
             defer { mh_bson_reply_free(reply) }
             var error = bson_error_t()
             guard mongoc_collection_command_simple(handle, command.pointer, nil, reply, &error) else {
@@ -147,7 +152,7 @@ final class MongoConnection: @unchecked Sendable {
                         bulk, operation.filter.pointer, operation.replacement.pointer, upsert.pointer, &error)
                 else { throw MongoError(error) }
             }
-            let reply = mh_bson_reply_new()
+            let reply = mh_bson_reply_new()!
             defer { mh_bson_reply_free(reply) }
             let succeeded = mongoc_bulk_operation_execute(bulk, reply, &error) != 0
             let parsed = (try? JSONValue.parse(BSONDocument.json(reply))) ?? .null

@@ -319,7 +319,7 @@ public enum CacheConformance {
         Check(name: "a large batch of last quotes is stored whole and read back") { context, cache, _ in
             let quotes = (0..<2_000).map {
                 LastQuote(
-                    symbol: "O:SPY250321C\(String(format5: $0))000", bidPrice: Double($0), askPrice: Double($0) + 0.05,
+                    symbol: "O:SPY250321C\(fiveDigits($0))000", bidPrice: Double($0), askPrice: Double($0) + 0.05,
                     lastPrice: Double($0), midpoint: Double($0) + 0.025, updatedMilliseconds: origin)
             }
             try ok(await cache.putLastQuotes(quotes), context, "put_last_quotes of 2000")
@@ -338,10 +338,8 @@ public enum CacheConformance {
     ]
 }
 
-extension String {
-    /// A zero-padded five-digit number.
-    fileprivate init(format5 value: Int) {
-        let digits = String(value)
-        self = String(repeating: "0", count: max(0, 5 - digits.count)) + digits
-    }
+/// A zero-padded five-digit number.
+private func fiveDigits(_ value: Int) -> String {
+    let digits = "\(value)"
+    return String(repeating: "0", count: max(0, 5 - digits.count)) + digits
 }
