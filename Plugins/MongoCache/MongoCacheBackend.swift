@@ -82,9 +82,15 @@ final class MongoCacheBackend: CacheBackend {
     /// Pings and creates the indexes (idempotent); marks the cache reachable and ready on success.
     private func prepare() async throws(PluginError) {
         let ttlSeconds = Int32(clamping: configuration.chainTimeToLiveMilliseconds / 1_000)
-        try await blocking("connect", gated: false) { connection throws(MongoError) in
-            try connection.ping()
-            try MongoIndexes.create(on: connection, chainTimeToLiveSeconds: ttlSeconds)
+        do throws(PluginError) {
+            try await blocking("connect", gated: false) { connection throws(MongoError) in
+                try connection.ping()
+                try MongoIndexes.create(on: connection, chainTimeToLiveSeconds: ttlSeconds)
+            }
+        } catch {
+            // Reachable but refusing (credentials, an index with other options): health says why.
+            state.withLock { $0.lastError = error.message }
+            throw error
         }
         state.withLock { $0.indexesReady = true }
     }
