@@ -88,8 +88,9 @@ final class MongoCacheBackend: CacheBackend {
                 try MongoIndexes.create(on: connection, chainTimeToLiveSeconds: ttlSeconds)
             }
         } catch {
-            // Reachable but refusing (credentials, an index with other options): health says why.
-            state.withLock { $0.lastError = error.message }
+            // Reachable but refusing (credentials, an index with other options): health says why. Unreachable
+            // servers already left the driver's reason there.
+            if error.status != mh_status(MH_UNAVAILABLE) { state.withLock { $0.lastError = error.message } }
             throw error
         }
         state.withLock { $0.indexesReady = true }
