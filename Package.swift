@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "PluginConformance", targets: ["PluginConformance"]),
         .library(name: "MemoryCache", type: .dynamic, targets: ["MemoryCache"]),
         .library(name: "EmbeddedCache", type: .dynamic, targets: ["EmbeddedCache"]),
+        .library(name: "MongoCache", type: .dynamic, targets: ["MongoCache"]),
         .library(name: "MarketCalendar", targets: ["MarketCalendar"]),
         .library(name: "RecordedProvider", type: .dynamic, targets: ["RecordedProvider"]),
         .library(name: "SocketIOTransport", type: .dynamic, targets: ["SocketIOTransport"]),
@@ -29,6 +30,7 @@ let package = Package(
         .executable(name: "socketio-fanout-bench", targets: ["SocketIOFanOutBenchmark"]),
         .library(name: "MassiveProvider", type: .dynamic, targets: ["MassiveProvider"]),
         .executable(name: "fake-massive", targets: ["FakeMassiveServer"]),
+        .executable(name: "cache-bench", targets: ["CacheBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -178,6 +180,23 @@ let package = Package(
             linkerSettings: pluginLinkerSettings
         ),
 
+        // MongoCache: the system libmongoc (Debian libmongoc-dev), found through pkg-config.
+        .systemLibrary(
+            name: "CMongoc", path: "Sources/CMongoc", pkgConfig: "libmongoc-1.0", providers: [.apt(["libmongoc-dev"])]
+        ),
+        .target(
+            name: "MongoCache",
+            dependencies: [
+                "CMongoc", "PluginAPI", "PluginKit", "CachePluginKit",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Plugins/MongoCache",
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings,
+            linkerSettings: pluginLinkerSettings
+        ),
+
         // Prints as-fast-as-possible replay throughput: `swift run -c release ReplayBenchmark`.
         .executableTarget(
             name: "ReplayBenchmark",
@@ -186,6 +205,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/ReplayBenchmark",
+            swiftSettings: swiftSettings
+        ),
+
+        // Bulk upsert and range-read throughput of every cache plugin: `scripts/bench-cache.sh`.
+        .executableTarget(
+            name: "CacheBenchmark",
+            dependencies: ["Host", "PluginKit", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/CacheBenchmark",
             swiftSettings: swiftSettings
         ),
 

@@ -5,6 +5,8 @@
 #   binutils         nm, for the plugin export check
 #   python3, venv    a test edits a database file with Python's sqlite3 module; the interop tests run
 #                    python-socketio clients from a virtual environment (PyPI)
+#   libmongoc-dev    MongoCache links the system libmongoc (and libbson)
+#   pkg-config       SwiftPM finds libmongoc's headers and libraries through pkg-config (libmongoc-1.0)
 # Everything else (SQLite, SwiftNIO, ...) comes from the Swift package mirror.
 set -euo pipefail
 missing=()
@@ -13,6 +15,8 @@ command -v cc >/dev/null || missing+=(gcc libc6-dev)
 command -v nm >/dev/null || missing+=(binutils)
 command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+[ -f /usr/include/libmongoc-1.0/mongoc/mongoc.h ] || missing+=(libmongoc-dev)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "missing packages: ${missing[*]} (run as root, or install them with apt-get)" >&2

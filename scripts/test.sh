@@ -12,6 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+scripts/setup-test-peers.sh
+export MARKETHUB_NX27017="${MARKETHUB_NX27017:-$(pwd)/.venv-test-peers}"
 
 echo "== build"
 build_log=$(mktemp)

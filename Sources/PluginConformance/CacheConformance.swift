@@ -22,9 +22,11 @@ public enum CacheConformance {
 
         public var description: String { name }
 
-        /// Runs the check on a fresh cache; stops and destroys it afterwards.
-        public func run(_ factory: Factory) async throws {
-            let clock = ManualClock(wallNanoseconds: CacheConformance.origin * 1_000_000)
+        /// Runs the check on a fresh cache; stops and destroys it afterwards. The manual clock starts at
+        /// `startingAt` (UTC ms): servers that expire documents by their own wall clock (MongoDB's TTL monitor)
+        /// need it near the real time, or they delete what the check just wrote.
+        public func run(startingAt wallMilliseconds: Int64 = CacheConformance.origin, _ factory: Factory) async throws {
+            let clock = ManualClock(wallNanoseconds: wallMilliseconds * 1_000_000)
             let cache = try await factory(clock)
             do {
                 try await body(ConformanceContext(check: name), cache, clock)
@@ -272,10 +274,72 @@ public enum CacheConformance {
                 read.allSatisfy { (0..<Double(writers)).contains($0.close) }, "every bar must hold one writer's values"
             )
         },
+        Check(name: "odd symbols work for last quotes, chains and selections; control characters are rejected") {
+            context, cache, _ in
+            let symbols = ["O:SPY251219C00650000", "brk.b", "ÄPFEL€", "I:SPX", "a|b|c"]
+            let quotes = symbols.enumerated().map { index, symbol in
+                LastQuote(
+                    symbol: symbol, bidPrice: Double(index), askPrice: Double(index) + 0.1, lastPrice: .nan,
+                    midpoint: .nan, updatedMilliseconds: origin + Int64(index))
+            }
+            try ok(await cache.putLastQuotes(quotes), context, "put_last_quotes of odd symbols")
+            let read = await cache.getLastQuotes(symbols)
+            try ok(read, context, "get_last_quotes of odd symbols")
+            try context.expect(
+                Set(read.lastQuotes.map(\.symbol)) == Set(symbols) && read.lastQuotes.count == symbols.count,
+                "every odd symbol must round-trip once, got \(read.lastQuotes.map(\.symbol))")
+            for symbol in ["O:SPY", "ÄPFEL€"] {
+                let document = Array(#"{"underlying":"x"}"#.utf8)
+                try ok(
+                    await cache.putChain(underlying: symbol, expiration: "2025-03-21", json: document), context,
+                    "put_chain for \(symbol)")
+                let chain = await cache.getChain(
+                    underlying: symbol, expiration: "2025-03-21", maximumAgeMilliseconds: 0)
+                try context.expect(chain.isOK && chain.json == document, "chain for \(symbol) did not round-trip")
+            }
+            let key = "user:42/ÄÖ € \"quoted\""
+            let selection = Array(#"{"underlying":"SPY"}"#.utf8)
+            try ok(await cache.putSelection(key: key, json: selection), context, "put_selection with an odd key")
+            let selected = await cache.getSelection(key: key)
+            try context.expect(selected.isOK && selected.json == selection, "an odd selection key must round-trip")
+            for bad in ["SPY\u{0}", "TAB\tBED", String(repeating: "X", count: 65)] {
+                let rejected = await cache.putBars([bar(bad, origin)])
+                try context.expect(
+                    rejected.status == mh_status(MH_INVALID) && !rejected.message.isEmpty,
+                    "ticker \(bad.debugDescription) must be MH_INVALID with a reason, got \(StatusName.of(rejected.status))"
+                )
+                let quote = LastQuote(
+                    symbol: bad, bidPrice: 1, askPrice: 1, lastPrice: 1, midpoint: 1, updatedMilliseconds: origin)
+                let rejectedQuote = await cache.putLastQuotes([quote])
+                try context.expect(
+                    rejectedQuote.status == mh_status(MH_INVALID),
+                    "a quote for \(bad.debugDescription) must be MH_INVALID")
+            }
+        },
+        Check(name: "a large batch of last quotes is stored whole and read back") { context, cache, _ in
+            let quotes = (0..<2_000).map {
+                LastQuote(
+                    symbol: "O:SPY250321C\(fiveDigits($0))000", bidPrice: Double($0), askPrice: Double($0) + 0.05,
+                    lastPrice: Double($0), midpoint: Double($0) + 0.025, updatedMilliseconds: origin)
+            }
+            try ok(await cache.putLastQuotes(quotes), context, "put_last_quotes of 2000")
+            let read = await cache.getLastQuotes(quotes.map(\.symbol))
+            try ok(read, context, "get_last_quotes of 2000")
+            try context.expect(read.lastQuotes.count == 2_000, "expected 2000 quotes, read \(read.lastQuotes.count)")
+            let byTicker = Dictionary(uniqueKeysWithValues: read.lastQuotes.map { ($0.symbol, $0) })
+            try context.expect(
+                quotes.allSatisfy { byTicker[$0.symbol] == $0 }, "every quote must read back exactly as written")
+        },
         Check(name: "reports healthy while running") { context, cache, _ in
             let health = cache.health()
             try context.expect(
                 health.state == .ok, "a started cache must be healthy, got \(health.state): \(health.detail)")
         },
     ]
+}
+
+/// A zero-padded five-digit number.
+private func fiveDigits(_ value: Int) -> String {
+    let digits = "\(value)"
+    return String(repeating: "0", count: max(0, 5 - digits.count)) + digits
 }

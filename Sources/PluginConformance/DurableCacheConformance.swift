@@ -15,8 +15,11 @@ public enum DurableCacheConformance {
 
         public var description: String { name }
 
-        public func run(storage: String, _ factory: Factory) async throws {
-            let clock = ManualClock(wallNanoseconds: CacheConformance.origin * 1_000_000)
+        /// Runs the check; the manual clock starts at `startingAt` (see `CacheConformance.Check.run`).
+        public func run(
+            storage: String, startingAt wallMilliseconds: Int64 = CacheConformance.origin, _ factory: Factory
+        ) async throws {
+            let clock = ManualClock(wallNanoseconds: wallMilliseconds * 1_000_000)
             try await body(ConformanceContext(check: name), clock, storage, factory)
         }
     }
