@@ -257,4 +257,19 @@ struct QuoteRouterTests {
         let snapshot = try #require(output.events("live:quote").first)
         #expect(snapshot.payload["bid"] == .number(100.01))
     }
+
+    @Test("a symbol nobody holds is forgotten once its last quote is persisted")
+    func forgetsReleasedSymbols() async throws {
+        let f = try Self.fixture()
+        defer { f.close() }
+        _ = await f.subscribe(1, "QQQ")
+        f.clock.advance(byMilliseconds: 100)
+        _ = f.unsubscribe(1, "QQQ")
+        #expect(f.router.lastQuote("QQQ") != nil, "kept until it is in the cache")
+        let service = QuotePersistenceService(
+            router: f.router, cache: f.runtime.cache, clock: f.clock, logger: Logger(label: "test"))
+        #expect(await service.flush() == 1)
+        #expect(f.router.lastQuote("QQQ") == nil)
+        #expect(await f.runtime.cache.getLastQuotes(["QQQ"]).lastQuotes.count == 1)
+    }
 }

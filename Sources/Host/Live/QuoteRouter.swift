@@ -45,6 +45,9 @@ public final class QuoteRouter: MarketDataSink, Sendable {
         var outputs: [ObjectIdentifier: any LiveOutput] = [:]
         var symbols: [String: SymbolState] = [:]
         var upstreamOptionSymbols = 0
+        /// The provider's market status says closed (a holiday, a halt, a replay's scripted close), on top of
+        /// the calendar.
+        var marketClosed = false
     }
 
     let upstream: any UpstreamSubscriptions
@@ -225,7 +228,15 @@ public final class QuoteRouter: MarketDataSink, Sendable {
         guard state.subscribers[symbol]?.isEmpty == true else { return false }
         state.subscribers.removeValue(forKey: symbol)
         if SymbolRules.isOption(symbol) { state.upstreamOptionSymbols -= 1 }
+        forgetIfPersisted(symbol, in: &state)
         return true
+    }
+
+    /// Drops the state of a symbol nobody holds once its last quote is in the cache (a dirty one waits for the
+    /// next `takeDirtyQuotes`), so browsing thousands of contracts does not grow memory without bound.
+    private func forgetIfPersisted(_ symbol: String, in state: inout State) {
+        guard state.subscribers[symbol] == nil, state.symbols[symbol]?.dirty != true else { return }
+        state.symbols.removeValue(forKey: symbol)
     }
 
     private func releaseUpstream(_ symbols: [String]) {
@@ -246,6 +257,7 @@ public final class QuoteRouter: MarketDataSink, Sendable {
             guard let clients = state.subscribers.removeValue(forKey: symbol) else { return [] }
             for client in clients { state.clientSymbols[client]?.remove(symbol) }
             if SymbolRules.isOption(symbol) { state.upstreamOptionSymbols -= 1 }
+            forgetIfPersisted(symbol, in: &state)
             return clients
         }
     }
@@ -282,9 +294,19 @@ public final class QuoteRouter: MarketDataSink, Sendable {
         state.withLock { Array(($0.symbols[symbol]?.trades ?? []).reversed().prefix(max(0, limit))) }
     }
 
+    /// Records the provider's view of the market (see `MarketStatusWatcher`); with the market closed every quote
+    /// is `frozen`.
+    public func setMarketClosed(_ closed: Bool) {
+        state.withLock { $0.marketClosed = closed }
+    }
+
+    func isMarketClosed(at now: Int64) -> Bool {
+        state.withLock { $0.marketClosed } || calendar.session(at: now) == .closed
+    }
+
     func freshness(updated: Int64) -> String {
         let now = clock.nowMilliseconds
-        if calendar.session(at: now) == .closed { return "frozen" }
+        if isMarketClosed(at: now) { return "frozen" }
         return now - updated > limits.staleAfterMilliseconds ? "stale" : "live"
     }
 
@@ -319,6 +341,7 @@ public final class QuoteRouter: MarketDataSink, Sendable {
 
     /// Marks quotes dirty again after a failed write, unless a newer update has replaced them since.
     public func restoreDirty(_ quotes: [LastQuote]) {
+        seed(lastQuotes: quotes)
         state.withLock { state in
             for quote in quotes where state.symbols[quote.symbol]?.quoteUpdatedMilliseconds == quote.updatedMilliseconds
             {
@@ -342,6 +365,7 @@ public final class QuoteRouter: MarketDataSink, Sendable {
                 )
                 state.symbols[symbol]?.dirty = false
             }
+            for quote in out { forgetIfPersisted(quote.symbol, in: &state) }
             return out
         }
     }
@@ -350,11 +374,12 @@ public final class QuoteRouter: MarketDataSink, Sendable {
 
     public func receive(quotes: [Quote]) {
         let now = clock.nowMilliseconds
-        let frozen = calendar.session(at: now) == .closed
+        var frozen = calendar.session(at: now) == .closed
         var accepted: [Quote] = []
         var outputs: [any LiveOutput] = []
         var stale = 0
         state.withLock { state in
+            frozen = frozen || state.marketClosed
             // Rooms live in each transport; publishing to one with no member in the room costs it a lookup, which
             // is cheaper than working out, per quote, which transports hold subscribers (usually there is one).
             outputs = Array(state.outputs.values)
