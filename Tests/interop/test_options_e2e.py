@@ -135,17 +135,25 @@ def test_router_limits_and_cleanup_over_socketio(host):
         errors.append(payload)
         got.set()
 
+    # Symbols the recorded session knows (the provider refuses others, which frees the client's slot).
+    chain = requests.get(host.url + "/api/market/options/chain/SPY", params={"strikes": 1}, timeout=30).json()
+    rows = chain["expirations"][0]["strikes"]
+    contracts = [rows[0]["call"]["ticker"], rows[1]["call"]["ticker"], rows[2]["call"]["ticker"]]
     client.connect(host.url, transports=["websocket"], wait_timeout=10)
     try:
-        for symbol in ("SPY", "QQQ", "AAPL"):
+        for symbol in ("SPY", contracts[0], contracts[1]):
             assert client.call("live:subscribe", {"symbol": symbol}, timeout=10)["ok"] is True
-        refused = client.call("live:subscribe", {"symbol": "MSFT"}, timeout=10)
-        assert refused["ok"] is False and refused["error"] == "limit_exceeded"
-        assert got.wait(5) and errors[-1]["code"] == "limit_exceeded" and errors[-1]["symbol"] == "MSFT"
-        assert client.call("live:unsubscribe", {"symbol": "QQQ"}, timeout=10)["ok"] is True
-        assert client.call("live:subscribe", {"symbol": "MSFT"}, timeout=10)["ok"] is True
+        refused = client.call("live:subscribe", {"symbol": contracts[2]}, timeout=10)
+        assert refused["ok"] is False and refused["error"] == "limit_exceeded", refused
+        assert got.wait(5) and errors[-1]["code"] == "limit_exceeded" and errors[-1]["symbol"] == contracts[2]
+        assert client.call("live:unsubscribe", {"symbol": contracts[0]}, timeout=10)["ok"] is True
+        assert client.call("live:subscribe", {"symbol": contracts[2]}, timeout=10)["ok"] is True
+        # While streamed, the REST quote is the router's value.
+        quote = requests.get(host.url + f"/api/market/quotes/{contracts[2]}", timeout=10).json()
+        assert quote["symbol"] == contracts[2] and quote["source"] in ("live", "provider", "cache")
     finally:
         client.disconnect()
+    assert not errors[:-1], errors
 
 
 def test_selection_survives_a_restart(directory, host):
