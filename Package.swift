@@ -300,7 +300,7 @@ let package = Package(
         .testTarget(
             name: "HostTests",
             dependencies: [
-                "Host", "PluginAPI", "PluginKit", "PluginKitNIO", "PluginConformance",
+                "Host", "PluginAPI", "PluginKit", "PluginKitNIO", "PluginConformance", "MassiveWire",
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
             ],
             exclude: ["Fixtures"],

@@ -73,29 +73,38 @@ for client in 0..<options.clients {
         _ = await router.subscribe(output: output, clientID: UInt64(client + 1), arguments: .array([.string(symbol)]))
     }
 }
-// Batches built up front so only routing is timed.
-var batches: [[Quote]] = []
-var sequence: Int64 = 0
-var produced = 0
-while produced < options.quotes {
-    var batch: [Quote] = []
-    batch.reserveCapacity(options.batch)
-    for _ in 0..<min(options.batch, options.quotes - produced) {
-        sequence += 1
-        let bid = 10 + Double(sequence % 500) / 100
-        batch.append(
-            Quote(
-                symbol: symbols[produced % symbols.count], timestampNanoseconds: 1_765_000_000_000_000_000 + sequence,
-                bidPrice: bid, askPrice: bid + 0.05, bidSize: 12, askSize: 30, bidExchange: 301, askExchange: 302,
-                sequence: sequence))
-        produced += 1
+// Batches built up front so only routing is timed; warm-up quotes come first in sequence, so the timed ones are
+// all newer and none is dropped as out of order.
+/// `count` quotes cycling over `symbols`, with sequences after `first`.
+func makeBatches(_ count: Int, symbols: [String], batchSize: Int, firstSequence first: Int64) -> [[Quote]] {
+    var batches: [[Quote]] = []
+    var produced = 0
+    var sequence = first
+    while produced < count {
+        var batch: [Quote] = []
+        batch.reserveCapacity(batchSize)
+        for _ in 0..<min(batchSize, count - produced) {
+            sequence += 1
+            let bid = 10 + Double(sequence % 500) / 100
+            batch.append(
+                Quote(
+                    symbol: symbols[produced % symbols.count],
+                    timestampNanoseconds: 1_765_000_000_000_000_000 + sequence, bidPrice: bid, askPrice: bid + 0.05,
+                    bidSize: 12, askSize: 30, bidExchange: 301, askExchange: 302, sequence: sequence))
+            produced += 1
+        }
+        batches.append(batch)
     }
-    batches.append(batch)
+    return batches
 }
-// Warm up, then measure.
-for batch in batches.prefix(100) { router.receive(quotes: batch) }
+let warmUp = min(options.quotes, 20_000)
+for batch in makeBatches(warmUp, symbols: symbols, batchSize: options.batch, firstSequence: 0) {
+    router.receive(quotes: batch)
+}
 output.published.store(0, ordering: .relaxed)
 output.bytes.store(0, ordering: .relaxed)
+let batches = makeBatches(
+    options.quotes, symbols: symbols, batchSize: options.batch, firstSequence: Int64(warmUp))
 let started = ContinuousClock.now
 for batch in batches { router.receive(quotes: batch) }
 let elapsed = ContinuousClock.now - started

@@ -299,6 +299,7 @@ public final class OptionChainService: Sendable {
         for snapshot in snapshots {
             if let note = snapshot.note { notes.append(note) }
             let expiration = snapshot.expiration
+            if snapshot.contracts.isEmpty { notes.append("No contracts are listed for \(expiration).") }
             var calls: [Double: OptionContract] = [:]
             var puts: [Double: OptionContract] = [:]
             for contract in snapshot.contracts {
