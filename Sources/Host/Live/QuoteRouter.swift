@@ -472,22 +472,34 @@ public final class QuoteRouter: MarketDataSink, Sendable {
 
     /// `live:quote` payload, written directly (this is the hottest encoder in the host).
     static func quotePayload(_ quote: Quote, freshness: String) -> String {
-        var out = "{\"symbol\":"
+        // One buffer, appended piece by piece: concatenating temporaries (`a + b`) allocated per field.
+        var out = ""
+        out.reserveCapacity(288)
+        out += "{\"symbol\":"
         JSONNumber.appendString(quote.symbol, to: &out)
-        out += ",\"bid\":" + JSONNumber.text(quote.bidPrice)
-        out += ",\"ask\":" + JSONNumber.text(quote.askPrice)
-        out += ",\"bidSize\":" + JSONNumber.text(quote.bidSize)
-        out += ",\"askSize\":" + JSONNumber.text(quote.askSize)
-        out += ",\"bidExchange\":" + (quote.bidExchange >= 0 ? String(quote.bidExchange) : "null")
-        out += ",\"askExchange\":" + (quote.askExchange >= 0 ? String(quote.askExchange) : "null")
-        out += ",\"midpoint\":" + JSONNumber.text(midpoint(quote))
-        out += ",\"timestamp\":" + String(quote.timestampNanoseconds / 1_000_000)
-        out += ",\"sequence\":" + (quote.sequence >= 0 ? String(quote.sequence) : "null")
-        out += ",\"freshness\":\"" + freshness + "\""
-        out += ",\"crossed\":" + (quote.flags & UInt32(MH_QUOTE_CROSSED) != 0 ? "true" : "false")
-        out += ",\"locked\":" + (quote.flags & UInt32(MH_QUOTE_LOCKED) != 0 ? "true" : "false")
-        out += ",\"zero\":" + (quote.flags & UInt32(MH_QUOTE_ZERO) != 0 ? "true" : "false")
-        out += "}"
+        out += ",\"bid\":"
+        out += JSONNumber.text(quote.bidPrice)
+        out += ",\"ask\":"
+        out += JSONNumber.text(quote.askPrice)
+        out += ",\"bidSize\":"
+        out += JSONNumber.text(quote.bidSize)
+        out += ",\"askSize\":"
+        out += JSONNumber.text(quote.askSize)
+        out += ",\"bidExchange\":"
+        out += quote.bidExchange >= 0 ? String(quote.bidExchange) : "null"
+        out += ",\"askExchange\":"
+        out += quote.askExchange >= 0 ? String(quote.askExchange) : "null"
+        out += ",\"midpoint\":"
+        out += JSONNumber.text(midpoint(quote))
+        out += ",\"timestamp\":"
+        out += String(quote.timestampNanoseconds / 1_000_000)
+        out += ",\"sequence\":"
+        out += quote.sequence >= 0 ? String(quote.sequence) : "null"
+        out += ",\"freshness\":\""
+        out += freshness
+        out += quote.flags & UInt32(MH_QUOTE_CROSSED) != 0 ? "\",\"crossed\":true" : "\",\"crossed\":false"
+        out += quote.flags & UInt32(MH_QUOTE_LOCKED) != 0 ? ",\"locked\":true" : ",\"locked\":false"
+        out += quote.flags & UInt32(MH_QUOTE_ZERO) != 0 ? ",\"zero\":true}" : ",\"zero\":false}"
         return out
     }
 
