@@ -272,4 +272,29 @@ struct QuoteRouterTests {
         #expect(f.router.lastQuote("QQQ") == nil)
         #expect(await f.runtime.cache.getLastQuotes(["QQQ"]).lastQuotes.count == 1)
     }
+
+    @Test("a symbol that goes quiet is republished once as stale, and is live again with the next quote")
+    func staleAfterSilence() async throws {
+        let f = try Self.fixture()
+        defer { f.close() }
+        _ = await f.subscribe(1, "IWM")
+        f.clock.advance(byMilliseconds: 100)
+        #expect(f.output.events("live:quote").last?.payload["freshness"] == .string("live"))
+        // The upstream goes silent for IWM while a client still holds it.
+        try f.runtime.provider.unsubscribe(["IWM"], channels: QuoteRouter.channels)
+        f.clock.advance(byMilliseconds: 10_000)
+        #expect(f.router.publishStale() == 0, "not stale yet")
+        f.clock.advance(byMilliseconds: 6_000)
+        #expect(f.router.publishStale() == 1)
+        let stale = try #require(f.output.events("live:quote").last)
+        #expect(stale.kind == "publish" && stale.target == "live:IWM" && stale.conflationKey == "IWM")
+        #expect(stale.payload["freshness"] == .string("stale"))
+        #expect(f.router.publishStale() == 0, "announced once per quiet spell")
+        f.router.receive(quotes: [
+            Quote(symbol: "IWM", timestampNanoseconds: 1, bidPrice: 200, askPrice: 200.02, bidSize: 1, askSize: 1)
+        ])
+        #expect(f.output.events("live:quote").last?.payload["freshness"] == .string("live"))
+        f.clock.advance(byMilliseconds: 16_000)
+        #expect(f.router.publishStale() == 1)
+    }
 }

@@ -37,6 +37,8 @@ public final class QuoteRouter: MarketDataSink, Sendable {
         var lastSequence: Int64 = -1
         var trades: [Trade] = []
         var dirty = false
+        /// The quote has been republished as `stale` since its last update.
+        var staleAnnounced = false
     }
 
     struct State {
@@ -395,6 +397,7 @@ public final class QuoteRouter: MarketDataSink, Sendable {
                 entry.quote = quote
                 entry.quoteUpdatedMilliseconds = now
                 entry.dirty = true
+                entry.staleAnnounced = false
                 state.symbols[quote.symbol] = entry
                 accepted.append(quote)
             }
@@ -413,6 +416,41 @@ public final class QuoteRouter: MarketDataSink, Sendable {
         }
         metrics.increment(
             "markethub_live_quotes_routed_total", by: Double(accepted.count), help: "Quotes published to rooms")
+    }
+
+    /// Republishes, marked `stale`, the last quote of every subscribed symbol that has not updated for
+    /// `staleAfterMilliseconds` while the market is open: once per quiet spell, so clients stop showing a
+    /// silent symbol as live. Returns how many symbols were announced. Run periodically by `StaleQuoteSweeper`.
+    @discardableResult
+    public func publishStale() -> Int {
+        let now = clock.nowMilliseconds
+        guard !isMarketClosed(at: now) else { return 0 }
+        var due: [Quote] = []
+        var outputs: [any LiveOutput] = []
+        state.withLock { state in
+            outputs = Array(state.outputs.values)
+            for symbol in state.subscribers.keys {
+                guard var entry = state.symbols[symbol], let quote = entry.quote, !entry.staleAnnounced,
+                    now - entry.quoteUpdatedMilliseconds > limits.staleAfterMilliseconds
+                else { continue }
+                entry.staleAnnounced = true
+                state.symbols[symbol] = entry
+                due.append(quote)
+            }
+        }
+        for quote in due {
+            let payload = Array(Self.quotePayload(quote, freshness: "stale").utf8)
+            for output in outputs {
+                output.publish(
+                    room: Self.room(quote.symbol), event: "live:quote", payload: payload, conflationKey: quote.symbol)
+            }
+        }
+        if !due.isEmpty {
+            metrics.increment(
+                "markethub_live_stale_announcements_total", by: Double(due.count),
+                help: "Quotes republished as stale after a quiet spell")
+        }
+        return due.count
     }
 
     public func receive(trades: [Trade]) {

@@ -153,6 +153,7 @@ public final class HostRuntime: Sendable {
         [
             service, QuotePersistenceService(router: quoteRouter, cache: cache, clock: clock, logger: logger), warmer,
             MarketStatusWatcher(status: marketStatus, router: quoteRouter, clock: clock),
+            StaleQuoteSweeper(router: quoteRouter, clock: clock),
         ]
     }
 }
