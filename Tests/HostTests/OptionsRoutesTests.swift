@@ -390,4 +390,16 @@ struct OptionsRoutesTests {
         #expect(rest.body["freshness"] == .string("frozen"))
         await f.close()
     }
+
+    @Test("every option and snapshot route is documented in docs/openapi.yaml")
+    func documented() throws {
+        let spec = try String(contentsOfFile: TestSupport.packageRoot + "/docs/openapi.yaml", encoding: .utf8)
+        for path in [
+            "/api/market/options/chain/{ticker}", "/api/market/options/expirations/{ticker}",
+            "/api/market/options/contracts/{symbol}", "/api/market/options/selection", "/api/market/quotes/{contract}",
+            "/api/market/trades/{contract}", "/api/market/watchlist",
+        ] {
+            #expect(spec.contains("\n  \(path):\n"), "\(path) is missing from docs/openapi.yaml")
+        }
+    }
 }
