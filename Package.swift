@@ -81,6 +81,8 @@ let package = Package(
                 "PluginAPI",
                 "PluginKit",
                 "MarketCalendar",
+                "MassiveWire",
+                "OptionMath",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -110,6 +112,10 @@ let package = Package(
             dependencies: ["Host", "PluginAPI"],
             swiftSettings: swiftSettings
         ),
+
+        // Black-Scholes values, Greeks and implied volatility for the host's option chain (pure).
+        .target(name: "OptionMath", swiftSettings: swiftSettings),
+        .testTarget(name: "OptionMathTests", dependencies: ["OptionMath"], swiftSettings: swiftSettings),
 
         // America/New_York session calendar (pure; shared by the host's chart pipeline and replay).
         .target(name: "MarketCalendar", swiftSettings: swiftSettings),
@@ -213,6 +219,14 @@ let package = Package(
             name: "CacheBenchmark",
             dependencies: ["Host", "PluginKit", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/CacheBenchmark",
+            swiftSettings: swiftSettings
+        ),
+
+        // Prints quote-router throughput (quotes/s routed to rooms on one core): `swift run -c release RouterBenchmark`.
+        .executableTarget(
+            name: "RouterBenchmark",
+            dependencies: ["Host", "PluginKit", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/RouterBenchmark",
             swiftSettings: swiftSettings
         ),
 
@@ -385,7 +399,7 @@ let package = Package(
         .testTarget(
             name: "HostTests",
             dependencies: [
-                "Host", "PluginAPI", "PluginKit", "PluginKitNIO", "PluginConformance",
+                "Host", "PluginAPI", "PluginKit", "PluginKitNIO", "PluginConformance", "MassiveWire",
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
             ],
             exclude: ["Fixtures"],

@@ -257,4 +257,44 @@ struct QuoteRouterTests {
         let snapshot = try #require(output.events("live:quote").first)
         #expect(snapshot.payload["bid"] == .number(100.01))
     }
+
+    @Test("a symbol nobody holds is forgotten once its last quote is persisted")
+    func forgetsReleasedSymbols() async throws {
+        let f = try Self.fixture()
+        defer { f.close() }
+        _ = await f.subscribe(1, "QQQ")
+        f.clock.advance(byMilliseconds: 100)
+        _ = f.unsubscribe(1, "QQQ")
+        #expect(f.router.lastQuote("QQQ") != nil, "kept until it is in the cache")
+        let service = QuotePersistenceService(
+            router: f.router, cache: f.runtime.cache, clock: f.clock, logger: Logger(label: "test"))
+        #expect(await service.flush() == 1)
+        #expect(f.router.lastQuote("QQQ") == nil)
+        #expect(await f.runtime.cache.getLastQuotes(["QQQ"]).lastQuotes.count == 1)
+    }
+
+    @Test("a symbol that goes quiet is republished once as stale, and is live again with the next quote")
+    func staleAfterSilence() async throws {
+        let f = try Self.fixture()
+        defer { f.close() }
+        _ = await f.subscribe(1, "IWM")
+        f.clock.advance(byMilliseconds: 100)
+        #expect(f.output.events("live:quote").last?.payload["freshness"] == .string("live"))
+        // The upstream goes silent for IWM while a client still holds it.
+        try f.runtime.provider.unsubscribe(["IWM"], channels: QuoteRouter.channels)
+        f.clock.advance(byMilliseconds: 10_000)
+        #expect(f.router.publishStale() == 0, "not stale yet")
+        f.clock.advance(byMilliseconds: 6_000)
+        #expect(f.router.publishStale() == 1)
+        let stale = try #require(f.output.events("live:quote").last)
+        #expect(stale.kind == "publish" && stale.target == "live:IWM" && stale.conflationKey == "IWM")
+        #expect(stale.payload["freshness"] == .string("stale"))
+        #expect(f.router.publishStale() == 0, "announced once per quiet spell")
+        f.router.receive(quotes: [
+            Quote(symbol: "IWM", timestampNanoseconds: 1, bidPrice: 200, askPrice: 200.02, bidSize: 1, askSize: 1)
+        ])
+        #expect(f.output.events("live:quote").last?.payload["freshness"] == .string("live"))
+        f.clock.advance(byMilliseconds: 16_000)
+        #expect(f.router.publishStale() == 1)
+    }
 }

@@ -191,7 +191,7 @@ private struct NodeReader {
 
     func hostOptions(_ node: Node) throws(ConfigurationError) -> HostConfiguration.HostOptions {
         var options = HostConfiguration.HostOptions()
-        let allowed = ["logLevel", "requestTimeoutMs", "shutdownGraceMs", "aggregatesWorker", "live"]
+        let allowed = ["logLevel", "requestTimeoutMs", "shutdownGraceMs", "aggregatesWorker", "live", "options"]
         for (key, _, value) in try mapping(node, "host", allowed: allowed) {
             let path = "host.\(key)"
             switch key {
@@ -214,6 +214,7 @@ private struct NodeReader {
                     default: options.live.staleAfterMilliseconds = number
                     }
                 }
+            case "options": options.options = try optionChainOptions(value, path)
             case "aggregatesWorker":
                 for (subkey, _, subvalue) in try mapping(value, path, allowed: ["enabled", "symbols"]) {
                     if subkey == "enabled" {
@@ -224,6 +225,24 @@ private struct NodeReader {
                 }
             default: break
             }
+        }
+        return options
+    }
+
+    /// `host.options`: `rate` and `dividendYield` (numbers from -1 to 1), `chainRefreshMs` (positive integer).
+    func optionChainOptions(_ node: Node, _ path: String) throws(ConfigurationError) -> OptionChainService.Options {
+        var options = OptionChainService.Options()
+        for (key, _, value) in try mapping(node, path, allowed: ["rate", "dividendYield", "chainRefreshMs"]) {
+            if key == "chainRefreshMs" {
+                options.chainRefreshMilliseconds = try positiveInt(value, "\(path).\(key)")
+                continue
+            }
+            let parsed = try json(value, "\(path).\(key)")
+            guard let number = parsed.double ?? parsed.string.flatMap(Double.init), number.isFinite, abs(number) <= 1
+            else {
+                throw error(value, "\(path).\(key)", "expected a number from -1 to 1 (0.04 means 4 %)")
+            }
+            if key == "rate" { options.rate = number } else { options.dividendYield = number }
         }
         return options
     }

@@ -36,6 +36,8 @@ public struct HostConfiguration: Sendable {
         public var aggregatesWorkerSymbols: [String] = ["SPY", "QQQ", "AAPL"]
         /// Limits of the live quote router.
         public var live = QuoteRouter.Limits()
+        /// Option chain settings (`host.options`): rate and dividend yield for computed Greeks, chain refresh.
+        public var options = OptionChainService.Options()
 
         public init() {}
     }

@@ -37,6 +37,8 @@ public final class QuoteRouter: MarketDataSink, Sendable {
         var lastSequence: Int64 = -1
         var trades: [Trade] = []
         var dirty = false
+        /// The quote has been republished as `stale` since its last update.
+        var staleAnnounced = false
     }
 
     struct State {
@@ -45,6 +47,9 @@ public final class QuoteRouter: MarketDataSink, Sendable {
         var outputs: [ObjectIdentifier: any LiveOutput] = [:]
         var symbols: [String: SymbolState] = [:]
         var upstreamOptionSymbols = 0
+        /// The provider's market status says closed (a holiday, a halt, a replay's scripted close), on top of
+        /// the calendar.
+        var marketClosed = false
     }
 
     let upstream: any UpstreamSubscriptions
@@ -225,7 +230,15 @@ public final class QuoteRouter: MarketDataSink, Sendable {
         guard state.subscribers[symbol]?.isEmpty == true else { return false }
         state.subscribers.removeValue(forKey: symbol)
         if SymbolRules.isOption(symbol) { state.upstreamOptionSymbols -= 1 }
+        forgetIfPersisted(symbol, in: &state)
         return true
+    }
+
+    /// Drops the state of a symbol nobody holds once its last quote is in the cache (a dirty one waits for the
+    /// next `takeDirtyQuotes`), so browsing thousands of contracts does not grow memory without bound.
+    private func forgetIfPersisted(_ symbol: String, in state: inout State) {
+        guard state.subscribers[symbol] == nil, state.symbols[symbol]?.dirty != true else { return }
+        state.symbols.removeValue(forKey: symbol)
     }
 
     private func releaseUpstream(_ symbols: [String]) {
@@ -246,6 +259,7 @@ public final class QuoteRouter: MarketDataSink, Sendable {
             guard let clients = state.subscribers.removeValue(forKey: symbol) else { return [] }
             for client in clients { state.clientSymbols[client]?.remove(symbol) }
             if SymbolRules.isOption(symbol) { state.upstreamOptionSymbols -= 1 }
+            forgetIfPersisted(symbol, in: &state)
             return clients
         }
     }
@@ -282,9 +296,19 @@ public final class QuoteRouter: MarketDataSink, Sendable {
         state.withLock { Array(($0.symbols[symbol]?.trades ?? []).reversed().prefix(max(0, limit))) }
     }
 
+    /// Records the provider's view of the market (see `MarketStatusWatcher`); with the market closed every quote
+    /// is `frozen`.
+    public func setMarketClosed(_ closed: Bool) {
+        state.withLock { $0.marketClosed = closed }
+    }
+
+    func isMarketClosed(at now: Int64) -> Bool {
+        state.withLock { $0.marketClosed } || calendar.session(at: now) == .closed
+    }
+
     func freshness(updated: Int64) -> String {
         let now = clock.nowMilliseconds
-        if calendar.session(at: now) == .closed { return "frozen" }
+        if isMarketClosed(at: now) { return "frozen" }
         return now - updated > limits.staleAfterMilliseconds ? "stale" : "live"
     }
 
@@ -319,6 +343,7 @@ public final class QuoteRouter: MarketDataSink, Sendable {
 
     /// Marks quotes dirty again after a failed write, unless a newer update has replaced them since.
     public func restoreDirty(_ quotes: [LastQuote]) {
+        seed(lastQuotes: quotes)
         state.withLock { state in
             for quote in quotes where state.symbols[quote.symbol]?.quoteUpdatedMilliseconds == quote.updatedMilliseconds
             {
@@ -342,6 +367,7 @@ public final class QuoteRouter: MarketDataSink, Sendable {
                 )
                 state.symbols[symbol]?.dirty = false
             }
+            for quote in out { forgetIfPersisted(quote.symbol, in: &state) }
             return out
         }
     }
@@ -350,11 +376,12 @@ public final class QuoteRouter: MarketDataSink, Sendable {
 
     public func receive(quotes: [Quote]) {
         let now = clock.nowMilliseconds
-        let frozen = calendar.session(at: now) == .closed
+        var frozen = calendar.session(at: now) == .closed
         var accepted: [Quote] = []
         var outputs: [any LiveOutput] = []
         var stale = 0
         state.withLock { state in
+            frozen = frozen || state.marketClosed
             // Rooms live in each transport; publishing to one with no member in the room costs it a lookup, which
             // is cheaper than working out, per quote, which transports hold subscribers (usually there is one).
             outputs = Array(state.outputs.values)
@@ -370,6 +397,7 @@ public final class QuoteRouter: MarketDataSink, Sendable {
                 entry.quote = quote
                 entry.quoteUpdatedMilliseconds = now
                 entry.dirty = true
+                entry.staleAnnounced = false
                 state.symbols[quote.symbol] = entry
                 accepted.append(quote)
             }
@@ -388,6 +416,41 @@ public final class QuoteRouter: MarketDataSink, Sendable {
         }
         metrics.increment(
             "markethub_live_quotes_routed_total", by: Double(accepted.count), help: "Quotes published to rooms")
+    }
+
+    /// Republishes, marked `stale`, the last quote of every subscribed symbol that has not updated for
+    /// `staleAfterMilliseconds` while the market is open: once per quiet spell, so clients stop showing a
+    /// silent symbol as live. Returns how many symbols were announced. Run periodically by `StaleQuoteSweeper`.
+    @discardableResult
+    public func publishStale() -> Int {
+        let now = clock.nowMilliseconds
+        guard !isMarketClosed(at: now) else { return 0 }
+        var due: [Quote] = []
+        var outputs: [any LiveOutput] = []
+        state.withLock { state in
+            outputs = Array(state.outputs.values)
+            for symbol in state.subscribers.keys {
+                guard var entry = state.symbols[symbol], let quote = entry.quote, !entry.staleAnnounced,
+                    now - entry.quoteUpdatedMilliseconds > limits.staleAfterMilliseconds
+                else { continue }
+                entry.staleAnnounced = true
+                state.symbols[symbol] = entry
+                due.append(quote)
+            }
+        }
+        for quote in due {
+            let payload = Array(Self.quotePayload(quote, freshness: "stale").utf8)
+            for output in outputs {
+                output.publish(
+                    room: Self.room(quote.symbol), event: "live:quote", payload: payload, conflationKey: quote.symbol)
+            }
+        }
+        if !due.isEmpty {
+            metrics.increment(
+                "markethub_live_stale_announcements_total", by: Double(due.count),
+                help: "Quotes republished as stale after a quiet spell")
+        }
+        return due.count
     }
 
     public func receive(trades: [Trade]) {
@@ -447,22 +510,34 @@ public final class QuoteRouter: MarketDataSink, Sendable {
 
     /// `live:quote` payload, written directly (this is the hottest encoder in the host).
     static func quotePayload(_ quote: Quote, freshness: String) -> String {
-        var out = "{\"symbol\":"
+        // One buffer, appended piece by piece: concatenating temporaries (`a + b`) allocated per field.
+        var out = ""
+        out.reserveCapacity(288)
+        out += "{\"symbol\":"
         JSONNumber.appendString(quote.symbol, to: &out)
-        out += ",\"bid\":" + JSONNumber.text(quote.bidPrice)
-        out += ",\"ask\":" + JSONNumber.text(quote.askPrice)
-        out += ",\"bidSize\":" + JSONNumber.text(quote.bidSize)
-        out += ",\"askSize\":" + JSONNumber.text(quote.askSize)
-        out += ",\"bidExchange\":" + (quote.bidExchange >= 0 ? String(quote.bidExchange) : "null")
-        out += ",\"askExchange\":" + (quote.askExchange >= 0 ? String(quote.askExchange) : "null")
-        out += ",\"midpoint\":" + JSONNumber.text(midpoint(quote))
-        out += ",\"timestamp\":" + String(quote.timestampNanoseconds / 1_000_000)
-        out += ",\"sequence\":" + (quote.sequence >= 0 ? String(quote.sequence) : "null")
-        out += ",\"freshness\":\"" + freshness + "\""
-        out += ",\"crossed\":" + (quote.flags & UInt32(MH_QUOTE_CROSSED) != 0 ? "true" : "false")
-        out += ",\"locked\":" + (quote.flags & UInt32(MH_QUOTE_LOCKED) != 0 ? "true" : "false")
-        out += ",\"zero\":" + (quote.flags & UInt32(MH_QUOTE_ZERO) != 0 ? "true" : "false")
-        out += "}"
+        out += ",\"bid\":"
+        out += JSONNumber.text(quote.bidPrice)
+        out += ",\"ask\":"
+        out += JSONNumber.text(quote.askPrice)
+        out += ",\"bidSize\":"
+        out += JSONNumber.text(quote.bidSize)
+        out += ",\"askSize\":"
+        out += JSONNumber.text(quote.askSize)
+        out += ",\"bidExchange\":"
+        out += quote.bidExchange >= 0 ? String(quote.bidExchange) : "null"
+        out += ",\"askExchange\":"
+        out += quote.askExchange >= 0 ? String(quote.askExchange) : "null"
+        out += ",\"midpoint\":"
+        out += JSONNumber.text(midpoint(quote))
+        out += ",\"timestamp\":"
+        out += String(quote.timestampNanoseconds / 1_000_000)
+        out += ",\"sequence\":"
+        out += quote.sequence >= 0 ? String(quote.sequence) : "null"
+        out += ",\"freshness\":\""
+        out += freshness
+        out += quote.flags & UInt32(MH_QUOTE_CROSSED) != 0 ? "\",\"crossed\":true" : "\",\"crossed\":false"
+        out += quote.flags & UInt32(MH_QUOTE_LOCKED) != 0 ? ",\"locked\":true" : ",\"locked\":false"
+        out += quote.flags & UInt32(MH_QUOTE_ZERO) != 0 ? ",\"zero\":true}" : ",\"zero\":false}"
         return out
     }
 

@@ -6,6 +6,8 @@ enum HostRoutes {
     static func make(runtime: HostRuntime) -> HTTPRouter {
         HTTPRouter { routes in
             AggregatesRoutes.register(&routes, service: runtime.aggregates, warmer: runtime.warmer)
+            OptionsRoutes.register(
+                &routes, chain: runtime.optionChain, snapshots: runtime.snapshots, selections: runtime.selections)
             routes.add("GET", "/health") { [weak runtime] _, _ in
                 guard let runtime else { return .error(503, "stopping", "the host is stopping") }
                 let report = runtime.health()

@@ -18,6 +18,11 @@ public final class HostRuntime: Sendable {
     public let marketStatus: MarketStatusService
     public let aggregates: AggregatesService
     public let warmer: AggregatesWarmer
+    /// Option chain, expirations and contracts (`/api/market/options/...`).
+    public let optionChain: OptionChainService
+    /// Quotes, trades and watchlist snapshots for REST.
+    public let snapshots: MarketSnapshotService
+    public let selections: SelectionStore
 
     /// Loads and validates every plugin the configuration names, without creating instances (what
     /// `check-config` does). Throws the first problem; refuses two plugins with the same id.
@@ -108,6 +113,14 @@ public final class HostRuntime: Sendable {
             service: aggregates, clock: clock, logger: logger,
             popular: configuration.host.aggregatesWorkerEnabled ? configuration.host.aggregatesWorkerSymbols : []
         )
+        let gate = ProviderGate(provider: provider, clock: clock, metrics: metrics)
+        optionChain = OptionChainService(
+            gate: gate, cache: cache, status: marketStatus, router: quoteRouter, clock: clock, logger: logger,
+            metrics: metrics, options: configuration.host.options)
+        snapshots = MarketSnapshotService(
+            gate: gate, cache: cache, status: marketStatus, router: quoteRouter, clock: clock, logger: logger,
+            cachedQuoteMaximumAgeMilliseconds: configuration.host.live.staleAfterMilliseconds)
+        selections = SelectionStore(cache: cache, clock: clock)
         quoteRouter.attach(to: core)
         core.setRouter(HostRoutes.make(runtime: self))
     }
@@ -137,6 +150,10 @@ public final class HostRuntime: Sendable {
     /// Every service `serve` runs, in start order (a ServiceGroup shuts them down in reverse, so the quote
     /// writer flushes before the plugins stop).
     public var services: [any Service] {
-        [service, QuotePersistenceService(router: quoteRouter, cache: cache, clock: clock, logger: logger), warmer]
+        [
+            service, QuotePersistenceService(router: quoteRouter, cache: cache, clock: clock, logger: logger), warmer,
+            MarketStatusWatcher(status: marketStatus, router: quoteRouter, clock: clock),
+            StaleQuoteSweeper(router: quoteRouter, clock: clock),
+        ]
     }
 }
