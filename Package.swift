@@ -227,6 +227,7 @@ let package = Package(
             name: "RouterBenchmark",
             dependencies: ["Host", "PluginKit", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/RouterBenchmark",
+            exclude: ["README.md"],
             swiftSettings: swiftSettings
         ),
 

@@ -203,6 +203,19 @@ struct QuoteRouterTests {
         #expect(f.output.events("live:quote").first?.payload["freshness"] == .string("frozen"))
     }
 
+    @Test("the provider's market status wins over the calendar: a replayed open session is live on a weekend")
+    func providerStatusWinsOverCalendar() async throws {
+        let f = try Self.fixture(at: Self.weekend)
+        defer { f.close() }
+        f.router.setMarketClosed(false)
+        _ = await f.subscribe(1, "SPY")
+        f.clock.advance(byMilliseconds: 100)
+        #expect(f.output.events("live:quote").first?.payload["freshness"] == .string("live"))
+        f.router.setMarketClosed(true)
+        f.clock.advance(byMilliseconds: 100)
+        #expect(f.output.events("live:quote").last?.payload["freshness"] == .string("frozen"))
+    }
+
     @Test("invalid symbols, per-client limits and the option quote cap answer live:error")
     func refusals() async throws {
         var limits = QuoteRouter.Limits()

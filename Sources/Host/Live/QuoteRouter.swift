@@ -47,9 +47,10 @@ public final class QuoteRouter: MarketDataSink, Sendable {
         var outputs: [ObjectIdentifier: any LiveOutput] = [:]
         var symbols: [String: SymbolState] = [:]
         var upstreamOptionSymbols = 0
-        /// The provider's market status says closed (a holiday, a halt, a replay's scripted close), on top of
-        /// the calendar.
-        var marketClosed = false
+        /// The market status service's last answer (the provider's, or the calendar's when the provider could
+        /// not say); nil until the first answer, when the calendar decides. The provider's answer wins over the
+        /// calendar: a replayed session is open while it replays, whatever the wall-clock date.
+        var marketClosed: Bool?
     }
 
     let upstream: any UpstreamSubscriptions
@@ -303,7 +304,7 @@ public final class QuoteRouter: MarketDataSink, Sendable {
     }
 
     func isMarketClosed(at now: Int64) -> Bool {
-        state.withLock { $0.marketClosed } || calendar.session(at: now) == .closed
+        state.withLock { $0.marketClosed } ?? (calendar.session(at: now) == .closed)
     }
 
     func freshness(updated: Int64) -> String {
@@ -376,12 +377,12 @@ public final class QuoteRouter: MarketDataSink, Sendable {
 
     public func receive(quotes: [Quote]) {
         let now = clock.nowMilliseconds
-        var frozen = calendar.session(at: now) == .closed
+        var frozen = false
         var accepted: [Quote] = []
         var outputs: [any LiveOutput] = []
         var stale = 0
         state.withLock { state in
-            frozen = frozen || state.marketClosed
+            frozen = state.marketClosed ?? (calendar.session(at: now) == .closed)
             // Rooms live in each transport; publishing to one with no member in the room costs it a lookup, which
             // is cheaper than working out, per quote, which transports hold subscribers (usually there is one).
             outputs = Array(state.outputs.values)
