@@ -17,6 +17,7 @@ const COLUMNS = [
   { key: "vega", label: "V", format: (v) => formatGreek(v, 2), optional: true },
 ];
 const LIVE_FIELDS = ["bid", "ask"];
+const LIVE_SILENCE_MS = 15000;
 
 export class ChainTable {
   constructor(table, { onSelect }) {
@@ -31,6 +32,9 @@ export class ChainTable {
     this.frame = 0;
     this.selected = null;
     this.underlyingPrice = null;
+    this.received = new Map(); // ticker → performance.now() of its last live quote
+    // A live dot means quotes are arriving now: one that has not ticked for a while turns stale.
+    setInterval(() => this.sweep(), 1000);
     table.addEventListener("click", (event) => {
       const cell = event.target.closest("td[data-ticker]");
       if (cell) this.onSelect(cell.dataset.ticker);
@@ -136,6 +140,7 @@ export class ChainTable {
   /// A live quote for a subscribed contract; applied on the next animation frame.
   queueQuote(quote) {
     this.live.set(quote.symbol, quote);
+    this.received.set(quote.symbol, performance.now());
     this.pending.set(quote.symbol, quote);
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
@@ -176,9 +181,19 @@ export class ChainTable {
     if (entry.bid) entry.bid.dataset.live = live ? "true" : "false";
   }
 
+  sweep(now = performance.now()) {
+    for (const [ticker, quote] of this.live) {
+      if (quote.freshness !== "live" || now - (this.received.get(ticker) ?? 0) < LIVE_SILENCE_MS) continue;
+      const stale = { ...quote, freshness: "stale" };
+      this.live.set(ticker, stale);
+      this.applyQuote(ticker, stale, false);
+    }
+  }
+
   /// A symbol left the live window: forget its live values and show the snapshot's again.
   dropLive(ticker) {
     this.live.delete(ticker);
+    this.received.delete(ticker);
     this.pending.delete(ticker);
     const entry = this.cells.get(ticker);
     const leg = this.legs.get(ticker);
