@@ -7,7 +7,8 @@
 #      the Socket.IO transport's suites, which check heartbeat timing, run on their own so the heavier host
 #      suites cannot starve them of CPU on a small machine,
 #   5. runs the interop tests: python-socketio clients against the Socket.IO server and against the whole
-#      product (`markethub serve` with the recorded provider, the embedded cache and the transport).
+#      product (`markethub serve` with the recorded provider, the embedded cache and the transport),
+#   6. runs the web client in headless Chromium against the whole product (scripts/test-browser.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,3 +45,6 @@ fi
 
 echo "== interop (python-socketio)"
 scripts/test-interop.sh
+
+echo "== browser (headless Chromium)"
+scripts/test-browser.sh
