@@ -18,6 +18,7 @@ public final class HostRuntime: Sendable {
     public let marketStatus: MarketStatusService
     public let aggregates: AggregatesService
     public let warmer: AggregatesWarmer
+    public let chartHub: ChartHub
 
     /// Loads and validates every plugin the configuration names, without creating instances (what
     /// `check-config` does). Throws the first problem; refuses two plugins with the same id.
@@ -108,7 +109,12 @@ public final class HostRuntime: Sendable {
             service: aggregates, clock: clock, logger: logger,
             popular: configuration.host.aggregatesWorkerEnabled ? configuration.host.aggregatesWorkerSymbols : []
         )
+        chartHub = ChartHub(
+            upstream: provider, aggregates: aggregates, cache: cache, status: marketStatus, clock: clock,
+            logger: logger, metrics: metrics
+        )
         quoteRouter.attach(to: core)
+        chartHub.attach(to: core)
         core.setRouter(HostRoutes.make(runtime: self))
     }
 
