@@ -40,11 +40,8 @@ struct ChartHubTests {
         }
 
         /// Moves time on in one-second steps, so the replay's frames and the hub's work interleave as in life.
-        func advance(seconds: Int) async {
-            for _ in 0..<seconds {
-                clock.advance(byMilliseconds: 1_000)
-                await Task.yield()
-            }
+        func advance(seconds: Int) {
+            for _ in 0..<seconds { clock.advance(byMilliseconds: 1_000) }
         }
 
         /// Polls (with sleeps) until `condition` holds or five seconds pass.
@@ -57,6 +54,11 @@ struct ChartHubTests {
         }
 
         func close() async { for entry in runtime.instances.reversed() { await entry.instance.destroyAsync() } }
+    }
+
+    struct TestFailure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
     }
 
     /// A synthetic SPY session 09:30–10:30 on Monday 2025-12-08, started at `startAt`, with the clock at `wall`.
@@ -128,7 +130,7 @@ struct ChartHubTests {
         #expect(bars.count >= 10)
         #expect(f.output.all.contains { $0.kind == "join" && $0.event == "chart:SPY|1m|regular" })
 
-        await f.advance(seconds: 125)
+        f.advance(seconds: 125)
         let updates = f.published("chart:update", room: "chart:SPY|1m|regular")
         #expect(updates.count > 30, "second bars move the running candle: \(updates.count) updates")
         #expect(updates.allSatisfy { $0["health"] == .string("ok") && $0["symbol"] == .string("SPY") })
@@ -164,7 +166,7 @@ struct ChartHubTests {
         #expect(snapshot["resultTicker"] == .string("SPY") && snapshot["symbol"] == .string(option))
         #expect(snapshot["note"]?.string?.contains("underlying") == true)
         #expect(f.hub.upstreamTickers == ["SPY"])
-        await f.advance(seconds: 30)
+        f.advance(seconds: 30)
         let updates = f.published("chart:update", room: "chart:\(option)|5m|regular")
         #expect(!updates.isEmpty)
         #expect(updates.first?["symbol"] == .string(option) && updates.first?["resultTicker"] == .string("SPY"))
@@ -185,6 +187,24 @@ struct ChartHubTests {
         await f.close()
     }
 
+    @Test("a daily snapshot carries exactly the REST answer's fields (two encoders, one JSON)")
+    func snapshotMatchesREST() async throws {
+        let f = try await Self.fixture()
+        _ = await f.focus(1, "SPY", "1D")
+        let response = await f.runtime.core.handle(
+            HTTPRequest(method: "GET", path: "/api/market/aggs", query: "ticker=SPY"))
+        #expect(response.status == 200)
+        #expect(response.headers.contains { $0.0 == "Content-Type" && $0.1.hasPrefix("application/json") })
+        let rest = try JSONValue.parse(response.body)
+        _ = await f.focus(1, "SPY", "1D")
+        let snapshot = try #require(f.sent("chart:snapshot", to: 1).last)
+        guard case .object(let members) = snapshot else { throw TestFailure("snapshot is not an object") }
+        let restFields = members.filter { !["symbol", "timeframe", "streaming"].contains($0.0) }
+        #expect(JSONValue.object(restFields) == rest)
+        #expect(rest["source"] == .string("cache") && (rest["bars"]?.array?.count ?? 0) > 200)
+        await f.close()
+    }
+
     @Test("a stream drop turns health degraded; on recovery the gap is backfilled before updates resume")
     func dropAndRecovery() async throws {
         // The drop loses the stream from 09:42 to 09:44 (offsets from the 09:30 start of the recording).
@@ -194,12 +214,12 @@ struct ChartHubTests {
         let f = try await Self.fixture(faults: faults)
         _ = await f.focus(1, "SPY", "1m")
         let room = "chart:SPY|1m|regular"
-        await f.advance(seconds: 125)
+        f.advance(seconds: 125)
         #expect(f.hub.health(ticker: "SPY", timeframe: "1m") == "degraded")
         let degraded = f.published("chart:update", room: room).last
         #expect(degraded?["health"] == .string("degraded") && degraded?["bars"] == .array([]))
         let before = f.published("chart:update", room: room).count
-        await f.advance(seconds: 120)
+        f.advance(seconds: 120)
         #expect(await f.eventually { f.hub.health(ticker: "SPY", timeframe: "1m") == "ok" })
         let after = f.published("chart:update", room: room).dropFirst(before)
         let recovery = try #require(after.first { ($0["bars"]?.array?.count ?? 0) >= 2 })
@@ -230,7 +250,7 @@ struct ChartHubTests {
         }
         #expect(f.metric("markethub_aggs_provider_fetches_total") - fetchesBefore == 1, "the cooldown holds")
         // The stream still builds candles, marked degraded until a backfill succeeds.
-        await f.advance(seconds: 20)
+        f.advance(seconds: 20)
         let updates = f.published("chart:update", room: "chart:SPY|5m|regular")
         #expect(!updates.isEmpty && updates.allSatisfy { $0["health"] == .string("degraded") })
         // With candles in the cache, a failed backfill still shows them.

@@ -655,13 +655,19 @@ public final class ChartHub: MarketDataSink, Sendable {
         return "stocks"
     }
 
+    /// True when a state change of `feed` concerns `ticker` (a feed the hub does not know concerns everything).
+    static func affects(feed: String, ticker: String) -> Bool {
+        guard ["stocks", "options", "indices"].contains(feed) else { return true }
+        return Self.feed(of: ticker) == feed
+    }
+
     public func receive(state streamState: StreamState) {
         guard streamState.kind != .stopped else { return }
         let now = clock.nowMilliseconds
         var recovered: [(SeriesKey, Int64)] = []
         state.withLock { state in
             for (key, var entry) in state.series {
-                guard streamState.feed.isEmpty || Self.feed(of: key.ticker) == streamState.feed else { continue }
+                guard Self.affects(feed: streamState.feed, ticker: key.ticker) else { continue }
                 if streamState.kind == .live {
                     guard let since = entry.downSince else { continue }
                     entry.downSince = nil
