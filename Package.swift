@@ -231,6 +231,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Prints candle folding throughput: `swift run -c release ChartBenchmark` (scripts/bench-chart.sh).
+        .executableTarget(
+            name: "ChartBenchmark",
+            dependencies: ["Host", "MarketCalendar", "PluginKit"],
+            path: "Benchmarks/ChartBenchmark",
+            swiftSettings: swiftSettings
+        ),
+
         .testTarget(name: "MarketCalendarTests", dependencies: ["MarketCalendar"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MassiveWireTests",

@@ -43,15 +43,7 @@ final class ProviderInstance: Sendable {
                 logger.warning("recording \(path) is truncated; replaying up to its last whole entry")
             }
         case .synthetic:
-            let date: CivilDate
-            if let configured = configuration.date {
-                date = configured
-            } else {
-                let today = EasternTime.local(atUTC: host.nowMilliseconds).date
-                date =
-                    MarketCalendar.nyse.isTradingDay(today)
-                    ? today : MarketCalendar.nyse.previousTradingDay(before: today).date
-            }
+            let date = configuration.sessionDate(wallMilliseconds: host.nowMilliseconds)
             do {
                 recording = try MarketSynth.generate(
                     SynthConfiguration(

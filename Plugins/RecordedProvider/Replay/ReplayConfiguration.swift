@@ -15,6 +15,8 @@ import Recording
 /// speed: 1                 # 1 = real time, N = N times faster, 0 = as fast as possible
 /// loop: false
 /// timeShift: today         # "none", "today" or a number of milliseconds
+/// startAt: now             # "open", "now" or "HH:MM" (New York); default "now" for a synthetic session of
+///                          # today (no date) at speed 1, else "open"
 /// faults: faults.json      # a fault script file, or the script inline (object or array)
 /// ```
 public struct ReplayConfiguration: Sendable, Equatable {
@@ -29,6 +31,17 @@ public struct ReplayConfiguration: Sendable, Equatable {
         case today
         /// Move every instant by whole trading days equal to this many milliseconds rounded to days.
         case milliseconds(Int64)
+    }
+
+    /// Where in the session the replay starts.
+    public enum StartAt: Sendable, Equatable {
+        /// At the start of the recording (or the synthetic window).
+        case open
+        /// At the current wall-clock time of day: what came before is history (REST look-ups), the stream
+        /// continues from now, and a session already over stays over (the market is closed).
+        case now
+        /// At this New York minute of the session day.
+        case time(minuteOfDay: Int)
     }
 
     public enum Faults: Sendable, Equatable {
@@ -49,8 +62,19 @@ public struct ReplayConfiguration: Sendable, Equatable {
     public var loop = false
     public var timeShift: Shift = .none
     public var faults: Faults = .none
+    public var startAt: StartAt = .open
 
     public init() {}
+
+    /// The session a synthetic replay without a date plays: today when it is a trading day and (starting at
+    /// `now`) its window has begun, else the previous trading day.
+    public func sessionDate(wallMilliseconds: Int64, calendar: MarketCalendar = .nyse) -> CivilDate {
+        if let date { return date }
+        let (today, millisecondsOfDay) = EasternTime.local(atUTC: wallMilliseconds)
+        let started = startAt != .now || millisecondsOfDay >= Int64(startMinute) * 60_000
+        if calendar.isTradingDay(today), started { return today }
+        return calendar.previousTradingDay(before: today).date
+    }
 
     /// Parses the configuration object; every problem is reported with the key it concerns.
     public static func parse(_ bytes: [UInt8]) throws(ConfigurationError) -> ReplayConfiguration {
@@ -68,6 +92,7 @@ public struct ReplayConfiguration: Sendable, Equatable {
         guard case .object(let members) = json else { throw ConfigurationError("the configuration must be an object") }
         var config = ReplayConfiguration()
         var sawTimeShift = false
+        var sawStartAt = false
         for (key, value) in members where !value.isNull {
             switch key {
             case "source":
@@ -132,6 +157,19 @@ public struct ReplayConfiguration: Sendable, Equatable {
                 } else {
                     throw ConfigurationError("timeShift must be \"none\", \"today\" or milliseconds")
                 }
+            case "startAt":
+                sawStartAt = true
+                switch value.string {
+                case "open": config.startAt = .open
+                case "now": config.startAt = .now
+                case let text?:
+                    guard let (minute, _) = parseWindow(text + "-24:00") else {
+                        throw ConfigurationError("startAt must be \"open\", \"now\" or \"HH:MM\" (New York time)")
+                    }
+                    config.startAt = .time(minuteOfDay: minute)
+                case nil:
+                    throw ConfigurationError("startAt must be \"open\", \"now\" or \"HH:MM\" (New York time)")
+                }
             case "faults":
                 if let text = value.string {
                     config.faults = .path(text)
@@ -149,6 +187,8 @@ public struct ReplayConfiguration: Sendable, Equatable {
         if config.source == .file, config.path == nil { throw ConfigurationError("source: file needs a path") }
         // A recorded file plays as today unless told otherwise; a synthetic session is generated for its date.
         if !sawTimeShift, config.source == .file { config.timeShift = .today }
+        // A synthetic session of today played in real time starts where the day is, not at its window's start.
+        if !sawStartAt, config.source == .synthetic, config.date == nil, config.speed == 1 { config.startAt = .now }
         return config
     }
 }

@@ -78,6 +78,10 @@ public final class ReplayEngine: Sendable {
     let duration: Int64
     let loop: Bool
     let baseShift: TimeShift
+    /// Recording offset the replay starts at (`startAt`); what lies before it is history.
+    let initialPosition: Int64
+    /// A session of today that runs out is the market closing, not a fault: it ends without a degraded state.
+    let endsQuietly: Bool
     let knownSymbols: Set<String>
     let knownRoots: Set<String>
     let recordingIssues: [RecordingIssue]
@@ -108,7 +112,8 @@ public final class ReplayEngine: Sendable {
         self.scheduler = scheduler
         self.sink = sink
         self.logger = logger
-        loop = configuration.loop
+        loop = configuration.loop && configuration.startAt != .now
+        endsQuietly = configuration.startAt == .now
         faults = FaultScript(recording.faults.faults + extraFaults.faults)
 
         let origin = recording.header.clockOrigin
@@ -151,7 +156,21 @@ public final class ReplayEngine: Sendable {
             target = recordedDate.adding(days: Int(milliseconds / 86_400_000))
         }
         baseShift = TimeShift(recordedDate: recordedDate, targetDate: target, calendar: calendar)
-        state = Mutex(State(speed: configuration.speed, shift: baseShift))
+        let sessionOrigin = origin + baseShift.sessionMilliseconds
+        let startOffset: Int64
+        switch configuration.startAt {
+        case .open: startOffset = 0
+        case .now: startOffset = scheduler.wallNanoseconds / 1_000_000 - sessionOrigin
+        case .time(let minute):
+            let day = baseShift.targetDate ?? recordedDate
+            startOffset =
+                EasternTime.utcMilliseconds(date: day, hour: minute / 60, minute: minute % 60) - sessionOrigin
+        }
+        initialPosition = min(max(0, startOffset), duration)
+        var initial = State(speed: configuration.speed, shift: baseShift)
+        initial.position = initialPosition
+        initial.nextStep = Self.firstStep(in: steps, atOrAfter: initialPosition)
+        state = Mutex(initial)
         for problem in data.problems { logger.warning("recording REST body skipped: \(problem)") }
         for issue in recording.issues { logger.warning("recording line skipped: \(issue)") }
     }
@@ -190,6 +209,43 @@ public final class ReplayEngine: Sendable {
         return steps.enumerated().sorted { ($0.element.due, $0.offset) < ($1.element.due, $1.offset) }.map(\.element)
     }
 
+    /// Index of the first step due at or after `offset`.
+    static func firstStep(in steps: [Step], atOrAfter offset: Int64) -> Int {
+        var low = 0
+        var high = steps.count
+        while low < high {
+            let middle = (low + high) / 2
+            if steps[middle].due < offset { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    /// Folds the frames before a late start into the stream state (last quotes and trades, day volume) without
+    /// delivering them, so look-ups agree with a replay that had played them.
+    private func warmHistory(upTo stepCount: Int, shift: TimeShift) {
+        guard stepCount > 0 else { return }
+        let decoder = FrameDecoder(shiftMilliseconds: shift.sessionMilliseconds, source: "recorded")
+        market.withLock { market in
+            var table = SymbolTable()
+            swap(&table, &market.table)
+            for index in 0..<stepCount {
+                guard case .frame(let frameIndex) = steps[index].kind else { continue }
+                _ = frames[frameIndex].bytes.withUnsafeBufferPointer { bytes in
+                    decoder.decode(bytes, symbols: &table) { event, slot in
+                        guard slot >= 0 else { return }
+                        market.ensure(slot)
+                        switch event {
+                        case .quote(let quote): market.symbols[slot].record(quote)
+                        case .trade(let trade): market.symbols[slot].record(trade)
+                        default: break
+                        }
+                    }
+                }
+            }
+            swap(&table, &market.table)
+        }
+    }
+
     // MARK: Lifecycle
 
     static func currentThread() -> UInt {
@@ -217,16 +273,24 @@ public final class ReplayEngine: Sendable {
     /// Starts playing: reports the feeds connecting then live, and schedules the first batch.
     public func start() {
         withDispatch {
-            let (generation, errors) = state.withLock { state -> (UInt64?, [(String, Channels, mh_status, String)]) in
-                guard state.phase == .created else { return (nil, []) }
+            let (generation, errors, skipped) = state.withLock {
+                state -> (UInt64?, [(String, Channels, mh_status, String)], Int) in
+                guard state.phase == .created else { return (nil, [], 0) }
                 state.phase = .playing
                 state.anchorMonotonic = scheduler.monotonicNanoseconds
-                state.anchorPosition = 0
+                state.anchorPosition = state.position
+                state.authFailed = faults.faults.contains {
+                    $0.kind == .authFailure && $0.offsetMilliseconds <= state.position && state.position > 0
+                }
                 let errors = state.pendingSubscriptionErrors
                 state.pendingSubscriptionErrors = []
-                return (state.generation, errors)
+                return (state.generation, errors, state.nextStep)
             }
             guard let generation else { return }
+            if skipped > 0 {
+                warmHistory(upTo: skipped, shift: baseShift)
+                logger.info("replay starts \(initialPosition) ms into the session; earlier data is history")
+            }
             for feed in feeds {
                 sink.state(StreamStateEvent(kind: .connecting, feed: feed, reason: "opening the recording"))
             }
@@ -481,7 +545,7 @@ public final class ReplayEngine: Sendable {
             case .state(let event): sink.state(event)
             }
         }
-        if batch.ended {
+        if batch.ended, !endsQuietly {
             for feed in feeds {
                 sink.state(StreamStateEvent(kind: .degraded, feed: feed, reason: "the recording has ended"))
             }
@@ -644,6 +708,9 @@ public final class ReplayEngine: Sendable {
         if truncated { return (mh_health_state(MH_HEALTH_DEGRADED), "the recording is truncated") }
         if !recordingIssues.isEmpty {
             return (mh_health_state(MH_HEALTH_DEGRADED), "\(recordingIssues.count) recording lines were skipped")
+        }
+        if snapshot.1 == .ended, endsQuietly {
+            return (mh_health_state(MH_HEALTH_OK), "the session of today is over; serving it as history")
         }
         if snapshot.1 == .ended { return (mh_health_state(MH_HEALTH_DEGRADED), "the recording has ended") }
         return (mh_health_state(MH_HEALTH_OK), "replaying \(header.source) at \(snapshot.2) ms")

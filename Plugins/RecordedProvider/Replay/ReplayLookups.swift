@@ -93,7 +93,10 @@ extension ReplayEngine {
             case Int(MH_REQUEST_QUOTES): return try quotes(request, shift: shift, nextStep: nextStep)
             case Int(MH_REQUEST_TRADES): return try trades(request, shift: shift, nextStep: nextStep)
             case Int(MH_REQUEST_LAST_TRADE): return try lastTrade(request, shift: shift)
-            case Int(MH_REQUEST_MARKET_STATUS): return marketStatus(now: now, position: position)
+            case Int(MH_REQUEST_MARKET_STATUS):
+                // A session of today follows the wall clock once it has run out (the market has closed).
+                let wall = scheduler.wallNanoseconds / 1_000_000
+                return marketStatus(now: endsQuietly ? max(now, wall) : now, position: position)
             case Int(MH_REQUEST_TICKER_SNAPSHOTS): return try tickerSnapshots(request, shift: shift)
             default: return OperationResult(error: .unsupported("unknown request kind \(request.kind)"))
             }

@@ -12,7 +12,10 @@ enum AggregatesRoutes {
                 return .error(400, "invalid_request", error.message)
             }
             do throws(AggregatesFailure) {
-                return .json(encode(try await service.answer(query)))
+                let answer = try await service.answer(query)
+                return HTTPResponse(
+                    status: 200, headers: [("Content-Type", "application/json; charset=utf-8")],
+                    body: encodeBytes(answer))
             } catch {
                 var headers: [(String, String)] = []
                 var body: [(String, JSONValue)] = [("error", .string(error.code)), ("message", .string(error.message))]

@@ -54,6 +54,9 @@ public struct AggregatesAnswer: Sendable {
     /// "cache", "provider" or "cache+provider".
     public var source: String
     public var marketStatus: MarketStatusService.Status
+    /// Set when the provider could not fill the window (failed, or paused by a rate-limit cooldown) and the
+    /// answer is what the cache held.
+    public var fetchError: AggregatesFailure?
 
     public var resultGranularity: String { "\(query.multiplier)/\(query.timespan.name)" }
 }
@@ -191,12 +194,16 @@ public final class AggregatesService: Sendable {
         var source = "cache"
         var health = cacheFailed ? "degraded" : "ok"
         var bars = cached
+        var fetchError: AggregatesFailure?
         if let missing {
             if coolingDown {
                 let wait = cooldownUntil.withLock { $0 } - now
                 notes.append(
                     "Rate limited by the data provider; showing cached bars (retry in \(max(1, wait / 1_000)) s).")
                 health = "degraded"
+                fetchError = AggregatesFailure(
+                    status: 429, code: "rate_limited", message: "the data provider is rate limiting requests",
+                    retryAfterMilliseconds: wait)
                 if bars.isEmpty {
                     throw AggregatesFailure(
                         status: 429, code: "rate_limited",
@@ -209,6 +216,9 @@ public final class AggregatesService: Sendable {
                 let outcome = await fetch(barQuery, range: missing)
                 if let error = outcome.error {
                     health = "degraded"
+                    fetchError = AggregatesFailure(
+                        status: 503, code: error.statusName, message: error.message,
+                        retryAfterMilliseconds: error.retryAfterMilliseconds)
                     if error.status == mh_status(MH_RATE_LIMITED) {
                         let wait = error.retryAfterMilliseconds ?? options.defaultCooldownMilliseconds
                         notes.append(
@@ -256,7 +266,7 @@ public final class AggregatesService: Sendable {
             ticker: query.ticker, resultTicker: resultTicker, query: query, fromMilliseconds: from, toMilliseconds: to,
             bars: bars, marketClosed: market.isClosed, afterHours: market.afterHours,
             usingLastSession: usingLastSession,
-            notes: notes, health: health, source: source, marketStatus: market
+            notes: notes, health: health, source: source, marketStatus: market, fetchError: fetchError
         )
     }
 

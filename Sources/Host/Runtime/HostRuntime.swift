@@ -23,6 +23,7 @@ public final class HostRuntime: Sendable {
     /// Quotes, trades and watchlist snapshots for REST.
     public let snapshots: MarketSnapshotService
     public let selections: SelectionStore
+    public let chartHub: ChartHub
 
     /// Loads and validates every plugin the configuration names, without creating instances (what
     /// `check-config` does). Throws the first problem; refuses two plugins with the same id.
@@ -121,7 +122,12 @@ public final class HostRuntime: Sendable {
             gate: gate, cache: cache, status: marketStatus, router: quoteRouter, clock: clock, logger: logger,
             cachedQuoteMaximumAgeMilliseconds: configuration.host.live.staleAfterMilliseconds)
         selections = SelectionStore(cache: cache, clock: clock)
+        chartHub = ChartHub(
+            upstream: provider, aggregates: aggregates, cache: cache, status: marketStatus, clock: clock,
+            logger: logger, metrics: metrics
+        )
         quoteRouter.attach(to: core)
+        chartHub.attach(to: core)
         core.setRouter(HostRoutes.make(runtime: self))
     }
 
