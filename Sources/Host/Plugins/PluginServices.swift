@@ -94,16 +94,23 @@ final class PluginServices: Sendable {
         guard !closed.isSet else { return 0 }
         let call = TimerCall(fn: fn, arg: arg)
         let idBox = Mutex<UInt64>(0)
-        let id = clock.schedule(afterNanoseconds: delay) { [weak self] in
-            guard let self else { return }
-            let id = idBox.withLock { $0 }
-            let live = self.timers.withLock { $0.remove(id) != nil }
-            if live { call.fn(call.arg) }
+        // The timer is registered under the same lock its action takes, so an action that fires before
+        // `schedule` returns (a zero delay on another thread) still finds its id. Without this a short timer
+        // could fire, not find itself, and be dropped: a replay at speed > 1 stalled that way.
+        return timers.withLock { timers in
+            let id = clock.schedule(afterNanoseconds: delay) { [weak self] in
+                guard let self else { return }
+                let live = self.timers.withLock { timers in
+                    let id = idBox.withLock { $0 }
+                    return id != 0 && timers.remove(id) != nil
+                }
+                if live { call.fn(call.arg) }
+            }
+            guard id != 0 else { return 0 }
+            idBox.withLock { $0 = id }
+            timers.insert(id)
+            return id
         }
-        guard id != 0 else { return 0 }
-        idBox.withLock { $0 = id }
-        timers.withLock { _ = $0.insert(id) }
-        return id
     }
 
     private func cancel(_ id: UInt64) -> Bool {
