@@ -32,16 +32,17 @@ def free_port():
 class Host:
     """One `markethub serve` process with its own directory, cache file and port; restartable."""
 
-    def __init__(self, provider_config, directory=None):
+    def __init__(self, provider_config, directory=None, host_config=None):
         self.port = free_port()
         self.directory = directory or tempfile.mkdtemp(prefix="markethub-browser-")
         os.chmod(self.directory, 0o755)
         self.config = os.path.join(self.directory, "config.yaml")
         provider = json.dumps(provider_config)
+        host = json.dumps({"logLevel": "info", **(host_config or {})})
         with open(self.config, "w") as handle:
             handle.write(
                 f"""
-host: {{ logLevel: info }}
+host: {host}
 provider:
   plugin: RecordedProvider
   config: {provider}
