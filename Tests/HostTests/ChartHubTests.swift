@@ -46,7 +46,7 @@ struct ChartHubTests {
 
         /// Polls (with sleeps) until `condition` holds or five seconds pass.
         func eventually(_ condition: () -> Bool) async -> Bool {
-            for _ in 0..<500 {
+            for _ in 0..<1_500 {
                 if condition() { return true }
                 try? await Task.sleep(for: .milliseconds(10))
             }
@@ -221,6 +221,11 @@ struct ChartHubTests {
         let before = f.published("chart:update", room: room).count
         f.advance(seconds: 120)
         #expect(await f.eventually { f.hub.health(ticker: "SPY", timeframe: "1m") == "ok" })
+        // The backfill answers asynchronously: wait for the update that carries it, not just for the health.
+        let backfilled = await f.eventually {
+            f.published("chart:update", room: room).dropFirst(before).contains { ($0["bars"]?.array?.count ?? 0) >= 2 }
+        }
+        #expect(backfilled)
         let after = f.published("chart:update", room: room).dropFirst(before)
         let recovery = try #require(after.first { ($0["bars"]?.array?.count ?? 0) >= 2 })
         #expect(recovery["health"] == .string("ok"))

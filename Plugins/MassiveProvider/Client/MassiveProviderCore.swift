@@ -67,6 +67,9 @@ public final class MassiveProviderCore: Sendable {
 
     /// Starts a look-up; `complete` runs exactly once (also when the provider stops first: MH_CANCELLED).
     public func request(_ request: LookupRequest, _ complete: @escaping @Sendable (OperationResult) -> Void) {
+        // A recording covers the tickers it looked up as well as the ones it streamed; noting them now puts
+        // them in the header even when a timed flush writes it before any subscription.
+        if !request.ticker.isEmpty { recorder?.noteSymbols([request.ticker.uppercased()]) }
         let id = pending.withLock { state -> UInt64? in
             guard !stopped.withLock({ $0 }) else { return nil }
             let id = state.next
