@@ -45,7 +45,7 @@ struct MassiveRESTTests {
         // A limit stops early.
         let limited = await core.lookup(
             Self.aggregates("PAGE", from: Self.firstBar, to: Self.firstBar + 20 * Self.day, limit: 4))
-        #expect(limited.bars.count == 4)
+        #expect(limited.bars.count == 4, "\(limited.message)")
         await core.stopAsync()
         await fake.stop()
     }

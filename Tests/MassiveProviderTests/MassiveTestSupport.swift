@@ -115,7 +115,7 @@ struct RunningFake {
 
     func configuration(_ extra: (inout MassiveConfiguration) -> Void = { _ in }) -> MassiveConfiguration {
         var configuration = MassiveConfiguration(apiKey: testKey, restURL: restURL, wsURL: wsURL)
-        configuration.requestTimeoutMilliseconds = 3_000
+        configuration.requestTimeoutMilliseconds = 15_000
         configuration.initialBackoffMilliseconds = 50
         configuration.maxBackoffMilliseconds = 400
         configuration.subscribeBatchMilliseconds = 30
