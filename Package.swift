@@ -148,7 +148,7 @@ let package = Package(
         .target(
             name: "ReplayEngine",
             dependencies: [
-                "Recording", "MassiveWire", "MarketCalendar", "PluginAPI", "PluginKit",
+                "Recording", "MassiveWire", "MarketCalendar", "OptionMath", "PluginAPI", "PluginKit",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Plugins/RecordedProvider/Replay",

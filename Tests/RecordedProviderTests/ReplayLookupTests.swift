@@ -88,10 +88,27 @@ import Testing
         scheduler.runUntilIdle()
         let after = try document(try lookup(engine, request))
         let call = try #require(after["contracts"]?.array?.first { $0["ticker"]?.string == option })
-        // The last streamed quote (second 9) replaces the snapshot's; greeks stay from the snapshot.
+        // The last streamed quote (second 9) replaces the snapshot's.
         #expect(abs((call["bid"]?.double ?? 0) - 10.45) < 1e-9 && abs((call["ask"]?.double ?? 0) - 10.65) < 1e-9)
-        #expect(call["delta"]?.double == 0.4 && call["bidSize"]?.double == 10)
+        #expect(call["bidSize"]?.double == 10)
         #expect(after["underlyingPrice"]?.double == 600.9)
+        // Its volatility and Greeks are worked out again for that quote, the underlying's last price and the time
+        // left (not the snapshot's delta of 0.4): the volatility reprices the midpoint, the delta is N(d1).
+        let sigma = try #require(call["iv"]?.double)
+        let years =
+            Double(EasternTime.utcMilliseconds(date: CivilDate("2025-12-19")!, hour: 16) - open - 10_001)
+            / (365 * 86_400_000)
+        let (spot, strike, rate) = (600.9, 650.0, 0.04)
+        let d1 = (log(spot / strike) + (rate + sigma * sigma / 2) * years) / (sigma * years.squareRoot())
+        let d2 = d1 - sigma * years.squareRoot()
+        func normal(_ x: Double) -> Double { 0.5 * erfc(-x / 2.0.squareRoot()) }
+        let price = spot * normal(d1) - strike * exp(-rate * years) * normal(d2)
+        // Both are rounded to four places, as the vendor's are.
+        #expect(abs(price - 10.55) < 0.01, "iv \(sigma) prices the call at \(price)")
+        #expect(abs((call["delta"]?.double ?? 0) - normal(d1)) < 1e-3 && call["delta"]?.double != 0.4)
+        // The put has no streamed quote and the recording gave it no Greeks: it stays without them.
+        let put = try #require(after["contracts"]?.array?.first { $0["type"]?.string == "put" })
+        #expect(put["delta"]?.isNull == true && put["iv"]?.isNull == true)
         let puts = try document(
             try lookup(
                 engine, LookupRequest(kind: 2, ticker: "SPY", params: try JSONValue.parse(#"{"contractType":"put"}"#))))
@@ -179,6 +196,30 @@ import Testing
         #expect(entries[0]["volume"]?.double == 300)
         #expect(try lookup(engine, LookupRequest(kind: 10, ticker: "")).status == mh_status(MH_INVALID))
         #expect(throws: PluginError.self) { try engine.request(LookupRequest(kind: 42, ticker: "")) { _ in } }
+    }
+
+    @Test func recordedTickerSnapshotsAnswerTheWatchlist() throws {
+        // AAPL appears only in a recorded watchlist snapshot: no stream, no daily bars.
+        let snapshot =
+            #"{"status":"OK","count":1,"tickers":[{"ticker":"AAPL","day":{"c":231.5,"v":5100000},"#
+            + #""lastTrade":{"p":231.75},"prevDay":{"c":229.25},"updated":1765204200000000000}]}"#
+        let line = RecordingLines.rest(
+            RESTExchange(
+                atMilliseconds: open, path: "/v2/snapshot/locale/us/markets/stocks/tickers", query: "tickers=AAPL",
+                body: Array(snapshot.utf8)))
+        let (engine, _, _) = makeEngine(
+            try SampleRecording.recording(extraLines: [line.trimmingCharacters(in: .newlines)]))
+        engine.start()
+        let result = try document(
+            try lookup(
+                engine,
+                LookupRequest(
+                    kind: UInt32(MH_REQUEST_TICKER_SNAPSHOTS), ticker: "",
+                    params: try JSONValue.parse(#"{"tickers":["AAPL"]}"#))))
+        let entry = try #require(result["tickers"]?.array?.first)
+        #expect(entry["ticker"]?.string == "AAPL")
+        #expect(entry["last"]?.double == 231.75 && entry["prevClose"]?.double == 229.25)
+        #expect(entry["change"]?.double == 2.5 && entry["volume"]?.double == 5_100_000)
     }
 
     @Test func timeShiftPlaysTheSessionAsToday() throws {

@@ -107,7 +107,8 @@ struct RecordedData: Sendable {
             let trade = try MassiveREST.lastTrade(body)
             lastTrades[parts[3]] = trade
             knownSymbols.insert(parts[3])
-        case ("v2", _) where parts.count >= 6 && parts[1] == "snapshot" && parts[5] == "tickers":
+        // /v2/snapshot/locale/us/markets/stocks/tickers
+        case ("v2", 7) where parts[1] == "snapshot" && parts[5] == "stocks" && parts[6] == "tickers":
             for snapshot in try MassiveREST.tickerSnapshots(body).values {
                 tickerSnapshots[snapshot.ticker] = snapshot
                 knownSymbols.insert(snapshot.ticker)

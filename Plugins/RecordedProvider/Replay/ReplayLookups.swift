@@ -86,8 +86,10 @@ extension ReplayEngine {
         do {
             switch Int(request.kind) {
             case Int(MH_REQUEST_AGGREGATES): return try aggregates(request, now: now, shift: shift)
-            case Int(MH_REQUEST_CHAIN_SNAPSHOT): return try chain(request, shift: shift)
-            case Int(MH_REQUEST_CONTRACT_SNAPSHOT): return try contract(request, shift: shift)
+            case Int(MH_REQUEST_CHAIN_SNAPSHOT):
+                return try chain(request, shift: shift, recordedNow: header.clockOrigin + position)
+            case Int(MH_REQUEST_CONTRACT_SNAPSHOT):
+                return try contract(request, shift: shift, recordedNow: header.clockOrigin + position)
             case Int(MH_REQUEST_CONTRACTS): return try contracts(request, expirationsOnly: false)
             case Int(MH_REQUEST_EXPIRATIONS): return try contracts(request, expirationsOnly: true)
             case Int(MH_REQUEST_QUOTES): return try quotes(request, shift: shift, nextStep: nextStep)
@@ -174,7 +176,14 @@ extension ReplayEngine {
 
     // MARK: Options
 
-    private func overlay(_ contract: OptionContract, market: MarketState, shift: TimeShift) -> OptionContract {
+    /// The recorded contract with the stream's latest quote, trade and volume laid over it. When a quote was
+    /// laid over a contract that came with Greeks, the volatility and Greeks are worked out again for the
+    /// replay's moment (`ReplayGreeks`): a snapshot recorded at the open would otherwise show the morning's
+    /// delta beside the afternoon's prices.
+    private func overlay(
+        _ contract: OptionContract, market: MarketState, shift: TimeShift, underlyingPrice: Double?,
+        recordedNow: Int64
+    ) -> OptionContract {
         var contract = contract
         if let updated = contract.updatedMilliseconds {
             contract.updatedMilliseconds = shift.map(milliseconds: updated)
@@ -186,6 +195,7 @@ extension ReplayEngine {
             contract.askSize = quote.askSize
             contract.updatedMilliseconds = max(
                 contract.updatedMilliseconds ?? 0, quote.timestampNanoseconds / 1_000_000)
+            if let underlyingPrice { ReplayGreeks.refresh(&contract, spot: underlyingPrice, now: recordedNow) }
         }
         if let trade = market.lastTrade(contract.ticker) {
             contract.last = trade.price
@@ -244,7 +254,9 @@ extension ReplayEngine {
         }
     }
 
-    private func chain(_ request: LookupRequest, shift: TimeShift) throws(PluginError) -> OperationResult {
+    private func chain(
+        _ request: LookupRequest, shift: TimeShift, recordedNow: Int64
+    ) throws(PluginError) -> OperationResult {
         let filter = try ChainFilter(request.params)
         guard let contracts = data.chains[request.ticker] else {
             if let error = data.errors["/v3/snapshot/options/\(request.ticker)"] { throw error }
@@ -256,14 +268,19 @@ extension ReplayEngine {
         }
         selected.sort { ($0.expiration, $0.strike, $0.right.rawValue) < ($1.expiration, $1.strike, $1.right.rawValue) }
         if request.limit > 0 { selected = Array(selected.prefix(Int(request.limit))) }
+        let spot = underlyingPrice(request.ticker, market: market)
         let document = ChainDocument(
-            underlying: request.ticker, underlyingPrice: underlyingPrice(request.ticker, market: market),
-            contracts: selected.map { overlay($0, market: market, shift: shift) })
+            underlying: request.ticker, underlyingPrice: spot,
+            contracts: selected.map {
+                overlay($0, market: market, shift: shift, underlyingPrice: spot, recordedNow: recordedNow)
+            })
         let updated = document.contracts.compactMap(\.updatedMilliseconds).max() ?? 0
         return json(document.json, updated: updated)
     }
 
-    private func contract(_ request: LookupRequest, shift: TimeShift) throws(PluginError) -> OperationResult {
+    private func contract(
+        _ request: LookupRequest, shift: TimeShift, recordedNow: Int64
+    ) throws(PluginError) -> OperationResult {
         guard OptionTicker(request.ticker) != nil else {
             throw .invalid("\(request.ticker) is not an option ticker like O:SPY251219C00650000")
         }
@@ -280,9 +297,10 @@ extension ReplayEngine {
             }
         }
         guard let (underlying, contract) = found else { throw notFound(request.ticker) }
+        let spot = underlyingPrice(underlying, market: market)
         let document = ContractSnapshotDocument(
-            underlying: underlying, underlyingPrice: underlyingPrice(underlying, market: market),
-            contract: overlay(contract, market: market, shift: shift))
+            underlying: underlying, underlyingPrice: spot,
+            contract: overlay(contract, market: market, shift: shift, underlyingPrice: spot, recordedNow: recordedNow))
         return json(document.json, updated: document.contract.updatedMilliseconds ?? 0)
     }
 
