@@ -149,10 +149,13 @@ public struct FrameDecoder: Sendable {
         case other
     }
 
+    /// Everything in it is plain data (strings are kept as byte ranges of the frame and made into `String`s
+    /// only for the event that is built), so filling and dropping one per event costs no reference counting.
     private struct Fields {
         var ev: Kind?
-        var symbol: String?
-        /// Whether `symbol` is an option ticker (`O:` prefix), noted while its bytes are at hand.
+        /// The symbol's slot in the symbol table (-1: no `sym`).
+        var symbol = -1
+        /// Whether the symbol is an option ticker (`O:` prefix), noted while its bytes are at hand.
         var isOption = false
         var bidExchange: Int64?
         var askExchange: Int64?
@@ -166,8 +169,8 @@ public struct FrameDecoder: Sendable {
         var p: Double?
         var s: Double?
         var cNumber: Double?
-        var conditions: [Int32] = []
-        var tradeID: String?
+        var conditions = Conditions()
+        var tradeID: (range: Range<Int>, escaped: Bool)?
         var v: Double?
         var vw: Double?
         var o: Double?
@@ -175,8 +178,27 @@ public struct FrameDecoder: Sendable {
         var l: Double?
         var e: Int64?
         var n: Int64?
-        var status: String?
-        var message: String?
+        var status: (range: Range<Int>, escaped: Bool)?
+        var message: (range: Range<Int>, escaped: Bool)?
+    }
+
+    /// Up to eight trade condition codes (what the ABI's record holds), stored inline.
+    private struct Conditions {
+        var codes: (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32) = (0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+
+        mutating func append(_ code: Int32) {
+            guard count < 8 else { return }
+            withUnsafeMutableBytes(of: &codes) { $0.storeBytes(of: code, toByteOffset: count * 4, as: Int32.self) }
+            count += 1
+        }
+
+        var array: [Int32] {
+            guard count > 0 else { return [] }
+            return withUnsafeBytes(of: codes) { raw in
+                (0..<count).map { raw.load(fromByteOffset: $0 * 4, as: Int32.self) }
+            }
+        }
     }
 
     private func decodeElement(
@@ -205,13 +227,14 @@ public struct FrameDecoder: Sendable {
                     if escaped {
                         let text = try scanner.text(range, escaped: true)
                         slot = symbols.intern(text)
+                        f.isOption = isOptionSymbol(text)
                     } else {
                         slot = symbols.intern(UnsafeBufferPointer(rebasing: scanner.bytes[range]))
+                        f.isOption =
+                            range.count > 2 && scanner.bytes[range.lowerBound] == UInt8(ascii: "O")
+                            && scanner.bytes[range.lowerBound + 1] == UInt8(ascii: ":")
                     }
-                    f.symbol = symbols.symbols[slot]
-                    f.isOption =
-                        range.count > 2 && scanner.bytes[range.lowerBound] == UInt8(ascii: "O")
-                        && scanner.bytes[range.lowerBound + 1] == UInt8(ascii: ":")
+                    f.symbol = slot
                     continue
                 }
                 do {
@@ -228,7 +251,7 @@ public struct FrameDecoder: Sendable {
             try scanner.expect(0x7D)
         }
         if let typeError { return .failure(typeError) }
-        return build(f)
+        return try build(f, symbol: f.symbol >= 0 ? symbols.symbols[f.symbol] : nil, scanner: scanner)
     }
 
     private struct FieldTypeError: Error { let message: String }
@@ -297,9 +320,11 @@ public struct FrameDecoder: Sendable {
         return integer
     }
 
-    private func string(_ key: Range<Int>, _ scanner: inout JSONScanner, _ isString: Bool) throws(any Error) -> String {
+    private func string(
+        _ key: Range<Int>, _ scanner: inout JSONScanner, _ isString: Bool
+    ) throws(any Error) -> (range: Range<Int>, escaped: Bool) {
         guard isString else { throw typeError(key, scanner, "a string") }
-        return try scanner.readString()
+        return try scanner.readStringRange()
     }
 
     /// Reads one member. Throws `FieldTypeError` (leaving the scanner before the value) when the value has the
@@ -329,7 +354,7 @@ public struct FrameDecoder: Sendable {
         case Self.keyN: f.n = try integer(key, &scanner, isNumber)
         case Self.keyVw: f.vw = try number(key, &scanner, isNumber)
         case Self.keyI:
-            if isString { f.tradeID = try scanner.readString() } else { try scanner.skipValue() }
+            if isString { f.tradeID = try scanner.readStringRange() } else { try scanner.skipValue() }
         case Self.keyC:
             if next == 0x5B {
                 try readConditions(&scanner, &f)
@@ -362,7 +387,7 @@ public struct FrameDecoder: Sendable {
                 scanner.position = start
                 throw FieldTypeError(message: "condition codes must be integers")
             }
-            if f.conditions.count < 8 { f.conditions.append(narrow) }
+            f.conditions.append(narrow)
         } while scanner.consume(0x2C)
         try scanner.expect(0x5D)
     }
@@ -371,16 +396,20 @@ public struct FrameDecoder: Sendable {
         String(decoding: UnsafeBufferPointer(rebasing: scanner.bytes[key]), as: UTF8.self)
     }
 
-    private func build(_ f: Fields) -> ElementResult {
+    private func build(_ f: Fields, symbol: String?, scanner: JSONScanner) throws(JSONError) -> ElementResult {
         guard let ev = f.ev else { return .failure("missing ev") }
         let shiftNanoseconds = shiftMilliseconds &* 1_000_000
+        func text(_ value: (range: Range<Int>, escaped: Bool)?) throws(JSONError) -> String? {
+            guard let value else { return nil }
+            return try scanner.text(value.range, escaped: value.escaped)
+        }
         switch ev {
         case .quote:
-            guard let symbol = f.symbol, !symbol.isEmpty else { return .failure("quote without sym") }
+            guard let symbol, !symbol.isEmpty else { return .failure("quote without sym") }
             guard let t = f.t, let bid = f.bidPrice, let ask = f.askPrice else {
                 return .failure("quote \(symbol) lacks t, bp or ap")
             }
-            let lot: Double = f.isOption || isOptionSymbol(symbol) ? 1 : 100
+            let lot: Double = f.isOption ? 1 : 100
             var flags: UInt32 = 0
             if bid > ask, ask > 0 { flags |= UInt32(MH_QUOTE_CROSSED) }
             if bid == ask, bid > 0 { flags |= UInt32(MH_QUOTE_LOCKED) }
@@ -394,7 +423,7 @@ public struct FrameDecoder: Sendable {
                         askExchange: Int32(clamping: f.askExchange ?? -1), sequence: f.q ?? -1, flags: flags
                     )))
         case .trade:
-            guard let symbol = f.symbol, !symbol.isEmpty else { return .failure("trade without sym") }
+            guard let symbol, !symbol.isEmpty else { return .failure("trade without sym") }
             guard let t = f.t, let price = f.p, let size = f.s else {
                 return .failure("trade \(symbol) lacks t, p or s")
             }
@@ -402,11 +431,11 @@ public struct FrameDecoder: Sendable {
                 .trade(
                     Trade(
                         symbol: symbol, timestampNanoseconds: t &* 1_000_000 &+ shiftNanoseconds, price: price,
-                        size: size, exchange: Int32(clamping: f.x ?? -1), conditions: f.conditions,
-                        sequence: f.q ?? -1, tradeID: f.tradeID ?? ""
+                        size: size, exchange: Int32(clamping: f.x ?? -1), conditions: f.conditions.array,
+                        sequence: f.q ?? -1, tradeID: try text(f.tradeID) ?? ""
                     )))
         case .second, .minute:
-            guard let symbol = f.symbol, !symbol.isEmpty else { return .failure("aggregate without sym") }
+            guard let symbol, !symbol.isEmpty else { return .failure("aggregate without sym") }
             guard let start = f.s, let open = f.o, let high = f.h, let low = f.l, let close = f.cNumber else {
                 return .failure("aggregate \(symbol) lacks s, o, h, l or c")
             }
@@ -421,7 +450,7 @@ public struct FrameDecoder: Sendable {
                         close: close, volume: f.v ?? 0, vwap: f.vw ?? .nan, transactions: f.n ?? -1, source: source
                     )))
         case .status:
-            return .success(.status(StatusEvent(status: f.status ?? "", message: f.message ?? "")))
+            return .success(.status(StatusEvent(status: try text(f.status) ?? "", message: try text(f.message) ?? "")))
         case .other:
             return .success(nil)
         }

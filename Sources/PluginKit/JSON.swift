@@ -141,6 +141,11 @@ public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
     public let message: String
     /// Byte offset of the problem.
     public let offset: Int
+
+    public init(message: String, offset: Int) {
+        self.message = message
+        self.offset = offset
+    }
     public var description: String { "invalid JSON at byte \(offset): \(message)" }
 }
 
@@ -198,7 +203,7 @@ public struct JSONScanner {
 
     public func error(_ message: String) -> JSONError { JSONError(message: message, offset: position) }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func skipWhitespace() {
         while position < bytes.count {
             let byte = bytes[position]
@@ -207,20 +212,20 @@ public struct JSONScanner {
         }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func peek() -> UInt8? {
         skipWhitespace()
         return position < bytes.count ? bytes[position] : nil
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func expect(_ byte: UInt8) throws(JSONError) {
         guard peek() == byte else { throw error("expected '\(Character(Unicode.Scalar(byte)))'") }
         position += 1
     }
 
     /// Consumes `byte` if it is next (after whitespace).
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func consume(_ byte: UInt8) -> Bool {
         guard peek() == byte else { return false }
         position += 1
@@ -229,6 +234,7 @@ public struct JSONScanner {
 
     /// Reads a string and returns the byte range of its raw contents (between the quotes) plus whether it held
     /// escapes. Use `decodeString` to turn an escaped range into text.
+    @inlinable
     public mutating func readStringRange() throws(JSONError) -> (range: Range<Int>, escaped: Bool) {
         try expect(0x22)
         let start = position
@@ -321,6 +327,7 @@ public struct JSONScanner {
 
     /// Compares the raw bytes of a string range with an ASCII key.
     @inline(__always)
+    @inlinable
     public func equals(_ range: Range<Int>, _ key: StaticString) -> Bool {
         guard range.count == key.utf8CodeUnitCount else { return false }
         let pointer = key.utf8Start
@@ -340,6 +347,13 @@ public struct JSONScanner {
         public var integer: Int64
         public var double: Double
 
+        @inlinable
+        init(isInteger: Bool, integer: Int64, double: Double) {
+            self.isInteger = isInteger
+            self.integer = integer
+            self.double = double
+        }
+
         /// The value as an integer when it has no fractional part.
         @inline(__always)
         public var exactInteger: Int64? {
@@ -349,7 +363,7 @@ public struct JSONScanner {
     }
 
     /// Scans a number without building a `JSONValue`.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func scanNumber() throws(JSONError) -> ScannedNumber {
         skipWhitespace()
         let start = position
@@ -425,7 +439,7 @@ public struct JSONScanner {
         return ScannedNumber(isInteger: false, integer: 0, double: value)
     }
 
-    static let powersOfTen: [Double] = (0...22).map { exponent in
+    @usableFromInline static let powersOfTen: [Double] = (0...22).map { exponent in
         var value = 1.0
         for _ in 0..<exponent { value *= 10 }
         return value
@@ -447,6 +461,7 @@ public struct JSONScanner {
 
     /// Reads `null` if it is next; returns whether it did.
     @inline(__always)
+    @inlinable
     public mutating func consumeNull() -> Bool {
         guard peek() == 0x6E, position + 4 <= bytes.count, bytes[position + 1] == 0x75, bytes[position + 2] == 0x6C,
             bytes[position + 3] == 0x6C

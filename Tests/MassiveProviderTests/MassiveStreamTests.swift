@@ -105,6 +105,47 @@ struct MassiveStreamTests {
         await fake.stop()
     }
 
+    @Test("keepalive: a peer that stops answering pings is dropped and replaced; one that answers is kept")
+    func keepalivePings() async throws {
+        var behaviour = FakeMassiveServer.Behaviour()
+        // The half-dead connection stays open on the server's side, as it would at the vendor until its own
+        // timeout; the limit would refuse the replacement meanwhile, which is not what this test is about.
+        behaviour.enforceConnectionLimit = false
+        let fake = try await RunningFake.start(behaviour: behaviour)
+        let sink = CollectingSink()
+        let core = makeCore(fake.configuration { $0.pingIntervalMilliseconds = 200 }, sink: sink)
+        try core.subscribe(["SPY"], channels: .quotes)
+        let stocks = try #require(core.feed(.stocks))
+        try await eventually("subscribed") { stocks.acknowledgedItems == ["Q.SPY"] && stocks.phase == .live }
+        // A peer that answers: five ping periods pass on one connection.
+        try await Task.sleep(for: .milliseconds(1_000))
+        #expect(fake.server.connectionsOpened("stocks") == 1 && stocks.phase == .live)
+
+        // From now on the server goes quiet on the next connection once it is subscribed.
+        fake.server.update { $0.unresponsiveAfterAuth = true }
+        fake.server.dropConnections(feed: "stocks")
+        try await eventually("the quiet connection subscribed") { fake.server.connectionsOpened("stocks") == 2 }
+        // The client notices the missing pongs (one period to ping, one to wait for the pong) and replaces it.
+        try await eventually("the unanswered pings end the connection", seconds: 15) {
+            fake.server.connectionsOpened("stocks") >= 3
+        }
+        fake.server.update { $0.unresponsiveAfterAuth = false }
+        // A connection that went quiet before the switch was cleared is dropped within two periods too.
+        try await Task.sleep(for: .milliseconds(1_000))
+        try await eventually("live again", seconds: 15) {
+            stocks.phase == .live && stocks.acknowledgedItems == ["Q.SPY"]
+        }
+        let settled = fake.server.connectionsOpened("stocks")
+        try await Task.sleep(for: .milliseconds(1_000))
+        #expect(fake.server.connectionsOpened("stocks") == settled, "the answering replacement is kept")
+        let states = sink.snapshot.states.filter { $0.feed == "stocks" }
+        #expect(states.filter { $0.kind == .connecting }.count >= 2, "each lost connection is reported: \(states)")
+        fake.server.publish(feed: "stocks", events: [Self.quote("SPY", t: 5_000)])
+        try await eventually("streaming on the replacement") { sink.snapshot.quotes.count >= 1 }
+        await core.stopAsync()
+        await fake.stop()
+    }
+
     @Test("the server going away entirely: backoff retries until it is back")
     func serverRestart() async throws {
         let first = try await RunningFake.start()

@@ -13,7 +13,7 @@ import pytest
 import requests
 import socketio
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, wait_for
 
 BUILD = os.path.join(ROOT, ".build", "debug")
 MARKETHUB = os.environ.get("MARKETHUB_BIN", os.path.join(BUILD, "markethub"))
@@ -141,3 +141,64 @@ def test_live_quotes_reach_a_python_socketio_client(stack):
     metrics = requests.get(stack.url + "/metrics", timeout=5).text
     assert "markethub_massive_rest_requests_total" in metrics
     assert KEY not in metrics
+
+
+def test_chain_and_contract_come_from_the_fake_vendor(stack):
+    expirations = requests.get(stack.url + "/api/market/options/expirations/SPY", timeout=60)
+    assert expirations.status_code == 200, expirations.text
+    dates = expirations.json()["expirations"]
+    assert dates and all(entry["daysToExpiry"] >= 0 for entry in dates)
+    response = requests.get(stack.url + "/api/market/options/chain/SPY", params={"strikes": 2}, timeout=60)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["underlying"] == "SPY" and body["underlyingPrice"] > 0
+    (group,) = body["expirations"]
+    assert group["expiration"] == dates[0]["date"]
+    rows = group["strikes"]
+    strikes = [row["strike"] for row in rows]
+    assert len(strikes) == 5 and strikes == sorted(strikes)
+    assert strikes[2] == min(strikes, key=lambda strike: abs(strike - body["underlyingPrice"]))
+    call, put = rows[2]["call"], rows[2]["put"]
+    # The fake sends the vendor's snapshot fields: quotes, volatility and Greeks from the provider.
+    assert call["bid"] > 0 and call["ask"] >= call["bid"] and put["bid"] > 0
+    assert call["greeksSource"] == "provider" and 0.2 < call["delta"] < 0.8 and -0.8 < put["delta"] < -0.2
+    contract = requests.get(stack.url + f"/api/market/options/contracts/{call['ticker']}", timeout=60)
+    assert contract.status_code == 200, contract.text
+    assert contract.json()["underlying"] == "SPY" and contract.json()["strike"] == call["strike"]
+    watch = requests.get(stack.url + "/api/market/watchlist", params={"tickers": "SPY"}, timeout=60).json()
+    assert watch["items"][0]["ticker"] == "SPY" and watch["items"][0]["last"] > 0
+
+
+def test_chart_focus_streams_bars_from_the_fake_vendor(stack):
+    client = socketio.Client(reconnection=False)
+    snapshots, updates = [], []
+    got_snapshot = threading.Event()
+
+    @client.on("chart:snapshot")
+    def on_snapshot(payload):
+        snapshots.append(payload)
+        got_snapshot.set()
+
+    @client.on("chart:update")
+    def on_update(payload):
+        updates.append(payload)
+
+    client.connect(stack.url, transports=["websocket"], wait_timeout=10)
+    try:
+        ack = client.call("chart:focus", {"symbol": "SPY", "timeframe": "1m", "sessionMode": "regular"}, timeout=60)
+        assert ack == {"ok": True, "symbol": "SPY", "timeframe": "1m", "streaming": True}
+        assert got_snapshot.wait(30), stack.output()[-2000:]
+        snapshot = snapshots[0]
+        assert snapshot["symbol"] == "SPY" and snapshot["resultGranularity"] == "1/minute"
+        assert snapshot["bars"], "the fake vendor's minute bars reach the chart"
+        for bar in snapshot["bars"]:
+            assert bar["l"] <= min(bar["o"], bar["c"]) and max(bar["o"], bar["c"]) <= bar["h"]
+        # The fake streams its session at 20x: a minute bar every 3 s, folded live by the chart hub.
+        assert wait_for(lambda: any(item["bars"] for item in updates), 30), (
+            "no chart:update with bars within 30 s:\n" + stack.output()[-2000:])
+        update = next(item for item in updates if item["bars"])
+        assert update["symbol"] == "SPY" and update["timeframe"] == "1m"
+        for bar in update["bars"]:
+            assert bar["t"] % 60000 == 0 and bar["l"] <= min(bar["o"], bar["c"]) <= bar["h"]
+    finally:
+        client.disconnect()

@@ -8,16 +8,9 @@ import pytest
 import requests
 import socketio
 
+from conftest import wait_for
+
 TRANSPORTS = [["websocket"], ["polling"]]
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 class Recorder:

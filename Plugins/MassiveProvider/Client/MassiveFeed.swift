@@ -328,10 +328,10 @@ public final class MassiveFeed: Sendable {
                     group.addTask {
                         for await text in messages { try await outbound.writeTextMessage(text) }
                     }
-                    var symbols = SymbolTable()
+                    var scratch = FrameScratch()
                     for try await message in inbound.messages(maxSize: self.configuration.maxFrameBytes) {
                         guard case .text(let text) = message else { continue }
-                        if let fatal = self.handle(text, symbols: &symbols, session: session) {
+                        if let fatal = self.handle(text, scratch: &scratch, session: session) {
                             session.fatal.withLock { $0 = fatal }
                             break
                         }
@@ -352,22 +352,37 @@ public final class MassiveFeed: Sendable {
         }
     }
 
-    /// Handles one text frame; returns a fatal reason when the session must end for good.
-    func handle(_ text: String, symbols: inout SymbolTable, session: Session) -> String? {
-        let now = clock.wallMilliseconds
-        recorder?.frame(atMilliseconds: now, feed: feed.rawValue, bytes: Array(text.utf8))
+    /// What one connection reuses from frame to frame: the interned symbols (one shared string per symbol)
+    /// and the batches handed to the sink, emptied but kept at capacity, so a frame costs no array allocation
+    /// once the connection has seen its largest one.
+    struct FrameScratch {
+        var symbols = SymbolTable()
         var quotes: [Quote] = []
         var trades: [Trade] = []
         var bars: [Bar] = []
         var statuses: [StatusEvent] = []
+
+        mutating func clear() {
+            quotes.removeAll(keepingCapacity: true)
+            trades.removeAll(keepingCapacity: true)
+            bars.removeAll(keepingCapacity: true)
+            statuses.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Handles one text frame; returns a fatal reason when the session must end for good.
+    func handle(_ text: String, scratch: inout FrameScratch, session: Session) -> String? {
+        let now = clock.wallMilliseconds
+        if let recorder { recorder.frame(atMilliseconds: now, feed: feed.rawValue, bytes: Array(text.utf8)) }
+        scratch.clear()
         var utf8 = text
         let issues = utf8.withUTF8 { buffer in
-            FrameDecoder().decode(buffer, symbols: &symbols) { event, _ in
+            FrameDecoder().decode(buffer, symbols: &scratch.symbols) { event, _ in
                 switch event {
-                case .quote(let quote): quotes.append(quote)
-                case .trade(let trade): trades.append(trade)
-                case .aggregate(let bar): bars.append(bar)
-                case .status(let status): statuses.append(status)
+                case .quote(let quote): scratch.quotes.append(quote)
+                case .trade(let trade): scratch.trades.append(trade)
+                case .aggregate(let bar): scratch.bars.append(bar)
+                case .status(let status): scratch.statuses.append(status)
                 }
             }
         }
@@ -378,13 +393,13 @@ public final class MassiveFeed: Sendable {
                 "massive \(feed.rawValue) frame skipped in part: \(issues.prefix(3).map(\.description).joined(separator: "; "))"
             )
         }
-        if !quotes.isEmpty || !trades.isEmpty || !bars.isEmpty {
+        if !scratch.quotes.isEmpty || !scratch.trades.isEmpty || !scratch.bars.isEmpty {
             state.withLock { $0.lastMessageAt = now }
-            if !quotes.isEmpty { sink.quotes(quotes) }
-            if !trades.isEmpty { sink.trades(trades) }
-            if !bars.isEmpty { sink.bars(bars) }
+            if !scratch.quotes.isEmpty { sink.quotes(scratch.quotes) }
+            if !scratch.trades.isEmpty { sink.trades(scratch.trades) }
+            if !scratch.bars.isEmpty { sink.bars(scratch.bars) }
         }
-        for status in statuses {
+        for status in scratch.statuses {
             if let fatal = handleStatus(status, now: now, session: session) { return fatal }
         }
         return nil

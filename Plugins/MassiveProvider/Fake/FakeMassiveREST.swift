@@ -275,6 +275,11 @@ extension FakeMassiveServer {
         guard data.knows(ticker) else { return Self.notFound("Ticker not found.") }
         let series = bars(ticker, multiplier: multiplier, timespan: timespan)
         var entries = series.filter { ($0["t"]?.int64 ?? 0) >= from && ($0["t"]?.int64 ?? 0) <= to }
+        // While the session streams, intraday bars end where the stream is: the vendor has no bars from the
+        // future, and a chart must be able to continue its history with the stream's next bar.
+        if ["second", "minute", "hour"].contains(timespan), let clock = state.withLock({ $0.streamClock }) {
+            entries = entries.filter { ($0["t"]?.int64 ?? 0) <= clock }
+        }
         if query["sort"] == "desc" { entries.reverse() }
         let limit = min(max(query["limit"].flatMap(Int.init) ?? 5_000, 1), 50_000)
         let size = behaviour.pageSize ?? limit

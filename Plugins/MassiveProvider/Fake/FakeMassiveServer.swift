@@ -38,6 +38,10 @@ public final class FakeMassiveServer: Service, Sendable {
         public var frameDelayMilliseconds = 0
         /// Every n-th pushed frame is replaced by a malformed one (0: never).
         public var malformedEvery = 0
+        /// While this is set, a connection stops reading once it is authenticated and subscribed: its pings go
+        /// unanswered (a half-dead peer or a stuck proxy). The connection stays open on the server's side
+        /// (it still counts towards the connection limit) until the client closes it or the server stops.
+        public var unresponsiveAfterAuth = false
 
         public init() {}
     }
@@ -66,6 +70,8 @@ public final class FakeMassiveServer: Service, Sendable {
         var clientMessages: [String: [String]] = [:]
         var connectionsOpened: [String: Int] = [:]
         var pushedFrames = 0
+        /// The session time of the last frame the stream replayed (nil: not streaming).
+        var streamClock: Int64?
         var port: Int?
         var portWaiters: [CheckedContinuation<Int, Never>] = []
     }
@@ -169,6 +175,7 @@ public final class FakeMassiveServer: Service, Sendable {
                 if wait >= 1 { try? await Task.sleep(for: .milliseconds(Int64(wait))) }
                 if Task.isCancelled { return }
                 guard let events = try? JSONValue.parse(frame.text).array else { continue }
+                state.withLock { $0.streamClock = frame.at }
                 publish(feed: frame.feed, events: events)
             }
         }
@@ -244,7 +251,16 @@ public final class FakeMassiveServer: Service, Sendable {
                     for try await message in inbound.messages(maxSize: 1 << 20) {
                         guard case .text(let text) = message else { continue }
                         switch self.receive(text, connection: id, feed: feed) {
-                        case .keep: continue
+                        case .keep:
+                            if self.goesQuiet(connection: id) {
+                                // Reading nothing more leaves the client's pings unanswered. Ends when the
+                                // connection is dropped (the group is cancelled) or the server shuts down.
+                                while !Task.isCancelled, !Task.isShuttingDownGracefully {
+                                    try? await Task.sleep(for: .milliseconds(50))
+                                }
+                                return .reader
+                            }
+                            continue
                         case .close(let code):
                             closeCode.value.withLock { $0 = code }
                             return .reader
@@ -271,6 +287,14 @@ public final class FakeMassiveServer: Service, Sendable {
             }
             try? await outbound.close(closeCode.value.withLock { $0 }, reason: nil)
             group.cancelAll()
+        }
+    }
+
+    /// Whether this connection is authenticated and subscribed while `unresponsiveAfterAuth` is set.
+    private func goesQuiet(connection id: Int) -> Bool {
+        state.withLock { state in
+            guard state.behaviour.unresponsiveAfterAuth, let connection = state.connections[id] else { return false }
+            return connection.key != nil && !connection.items.isEmpty
         }
     }
 
