@@ -57,7 +57,9 @@ final class RedisTestServer: Sendable {
         self.process.withLock { $0 = process }
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
-            if let connection = try? await RedisConnection.connect(to: endpoint, group: MultiThreadedEventLoopGroup.singleton) {
+            if let connection = try? await RedisConnection.connect(
+                to: endpoint, group: MultiThreadedEventLoopGroup.singleton)
+            {
                 let pong = try? await connection.send(RedisCommand("PING"))
                 connection.close()
                 if pong?.string == "PONG" { return }
