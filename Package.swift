@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "EmbeddedCache", type: .dynamic, targets: ["EmbeddedCache"]),
         .library(name: "MongoCache", type: .dynamic, targets: ["MongoCache"]),
         .library(name: "MarketCalendar", targets: ["MarketCalendar"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "RecordedProvider", type: .dynamic, targets: ["RecordedProvider"]),
         .library(name: "SocketIOTransport", type: .dynamic, targets: ["SocketIOTransport"]),
         .executable(name: "socketio-conformance-server", targets: ["SocketIOConformanceServer"]),
@@ -83,6 +84,7 @@ let package = Package(
                 "MarketCalendar",
                 "MassiveWire",
                 "OptionMath",
+                "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -102,6 +104,27 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // A RESP (Redis) client on SwiftNIO: commands, pub/sub that survives reconnects, a lease. Used by the
+        // host's cluster mode (several hosts sharing live fan-out and ingestion through Redis).
+        .target(
+            name: "RedisClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RedisClientTests",
+            dependencies: [
+                "RedisClient", "Host", "PluginKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -19,6 +19,9 @@ swift build --product EmbeddedCache
 swift build --product SocketIOTransport
 swift build --product MassiveProvider
 swift build --product fake-massive
+swift build --product MongoCache
+# The cluster tests run a real redis-server (scripts/install-deps.sh) and nx-27017 (scripts/setup-test-peers.sh).
+scripts/setup-test-peers.sh >/dev/null
 bin="$(swift build --show-bin-path)"
 SIO_SERVER_BIN="$bin/socketio-conformance-server" MARKETHUB_BIN="$bin/markethub" FAKE_MASSIVE_BIN="$bin/fake-massive" \
     exec .venv-interop/bin/python -m pytest -q Tests/interop "$@"

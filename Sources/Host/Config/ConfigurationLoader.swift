@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PluginKit
+import RedisClient
 import Yams
 
 /// Reads the host configuration from YAML.
@@ -129,12 +130,14 @@ private struct NodeReader {
     }
 
     mutating func read(_ root: Node) throws(ConfigurationError) -> HostConfiguration {
-        let entries = try mapping(root, nil, allowed: ["plugins", "host", "provider", "cache", "transports"])
+        let entries = try mapping(
+            root, nil, allowed: ["plugins", "host", "provider", "cache", "transports", "cluster"])
         var provider: HostConfiguration.PluginSlot?
         var cache: HostConfiguration.PluginSlot?
         var transports: [HostConfiguration.PluginSlot] = []
         var directories: [String] = []
         var options = HostConfiguration.HostOptions()
+        var cluster: ClusterConfiguration?
         for (key, _, value) in entries {
             switch key {
             case "plugins":
@@ -143,6 +146,7 @@ private struct NodeReader {
                     directories = try stringList(subvalue, "plugins.directories")
                 }
             case "host": options = try hostOptions(value)
+            case "cluster": cluster = try clusterOptions(value)
             case "provider": provider = try slot(value, "provider")
             case "cache": cache = try slot(value, "cache")
             case "transports":
@@ -162,10 +166,51 @@ private struct NodeReader {
         guard let cache else {
             throw error(root, "cache", "missing; add 'cache: { plugin: MemoryCache }' (see docs/configuration.md)")
         }
-        return HostConfiguration(
+        var configuration = HostConfiguration(
             sourcePath: file, pluginDirectories: directories, host: options, provider: provider, cache: cache,
             transports: transports
         )
+        configuration.cluster = cluster
+        return configuration
+    }
+
+    /// The `cluster:` section (see `ClusterConfiguration` for the keys).
+    func clusterOptions(_ node: Node) throws(ConfigurationError) -> ClusterConfiguration {
+        let allowed = ["redisUrl", "instanceId", "keyPrefix", "leaseTtlMs", "leaseRenewMs", "demandTtlMs"]
+        let entries = try mapping(node, "cluster", allowed: allowed)
+        guard let urlEntry = entries.first(where: { $0.0 == "redisUrl" }) else {
+            throw error(node, "cluster.redisUrl", "missing; the cluster needs Redis (e.g. redis://127.0.0.1:6379/0)")
+        }
+        let url = try string(urlEntry.2, "cluster.redisUrl")
+        do throws(RedisError) {
+            _ = try RedisEndpoint(url: url)
+        } catch {
+            throw self.error(urlEntry.2, "cluster.redisUrl", error.message)
+        }
+        var cluster = ClusterConfiguration(redisURL: url)
+        for (key, _, value) in entries {
+            let path = "cluster.\(key)"
+            switch key {
+            case "instanceId", "keyPrefix":
+                let text = try string(value, path)
+                if let problem = ClusterConfiguration.problem(identifier: text) { throw error(value, path, problem) }
+                if key == "instanceId" { cluster.instanceID = text } else { cluster.keyPrefix = text }
+            case "leaseTtlMs": cluster.leaseTTLMilliseconds = try positiveInt(value, path)
+            case "leaseRenewMs": cluster.leaseRenewMilliseconds = try positiveInt(value, path)
+            case "demandTtlMs": cluster.demandTTLMilliseconds = try positiveInt(value, path)
+            default: break
+            }
+        }
+        guard cluster.leaseRenewMilliseconds < cluster.leaseTTLMilliseconds else {
+            throw error(
+                node, "cluster.leaseRenewMs",
+                "must be below cluster.leaseTtlMs (\(cluster.leaseTTLMilliseconds)), or the lease expires between renewals"
+            )
+        }
+        guard cluster.demandTTLMilliseconds >= 300 else {
+            throw error(node, "cluster.demandTtlMs", "must be at least 300 (it is refreshed every third of it)")
+        }
+        return cluster
     }
 
     func slot(_ node: Node, _ keyPath: String) throws(ConfigurationError) -> HostConfiguration.PluginSlot {

@@ -50,6 +50,8 @@ public struct HostConfiguration: Sendable {
     public var provider: PluginSlot
     public var cache: PluginSlot
     public var transports: [PluginSlot]
+    /// The `cluster:` section; nil runs a single host that needs no Redis.
+    public var cluster: ClusterConfiguration? = nil
 
     public init(
         sourcePath: String, pluginDirectories: [String] = [], host: HostOptions = HostOptions(), provider: PluginSlot,

@@ -61,6 +61,8 @@ public final class QuoteRouter: MarketDataSink, Sendable {
     let limits: Limits
     /// Reads last known quotes from durable storage (the cache), to hydrate a symbol nobody streamed yet.
     let recall: (@Sendable ([String]) async -> [LastQuote])?
+    /// Where room events go: this host's transports, and other hosts' when clustered.
+    let fanOut: any FanOutBus
     private let state = Mutex(State())
 
     public static let channels: Channels = [.quotes, .trades]
@@ -68,9 +70,10 @@ public final class QuoteRouter: MarketDataSink, Sendable {
     public init(
         upstream: any UpstreamSubscriptions, clock: any HostClock, logger: Logger, metrics: MetricsRegistry,
         limits: Limits = Limits(), calendar: MarketCalendar = .nyse,
-        recall: (@Sendable ([String]) async -> [LastQuote])? = nil
+        recall: (@Sendable ([String]) async -> [LastQuote])? = nil, fanOut: any FanOutBus = LocalFanOut()
     ) {
         self.recall = recall
+        self.fanOut = fanOut
         self.upstream = upstream
         self.clock = clock
         self.logger = logger
@@ -387,7 +390,10 @@ public final class QuoteRouter: MarketDataSink, Sendable {
             // is cheaper than working out, per quote, which transports hold subscribers (usually there is one).
             outputs = Array(state.outputs.values)
             for var quote in quotes {
-                guard let subscribers = state.subscribers[quote.symbol], !subscribers.isEmpty else { continue }
+                guard
+                    !(state.subscribers[quote.symbol]?.isEmpty ?? true)
+                        || fanOut.wantedElsewhere(quote.symbol, channels: .quotes)
+                else { continue }
                 var entry = state.symbols[quote.symbol] ?? SymbolState()
                 if quote.sequence >= 0, entry.lastSequence > quote.sequence {
                     stale += 1
@@ -410,10 +416,9 @@ public final class QuoteRouter: MarketDataSink, Sendable {
         }
         for quote in accepted {
             let payload = Array(Self.quotePayload(quote, freshness: frozen ? "frozen" : "live").utf8)
-            let room = Self.room(quote.symbol)
-            for output in outputs {
-                output.publish(room: room, event: "live:quote", payload: payload, conflationKey: quote.symbol)
-            }
+            fanOut.publish(
+                room: Self.room(quote.symbol), event: "live:quote", payload: payload, conflationKey: quote.symbol,
+                outputs: outputs)
         }
         metrics.increment(
             "markethub_live_quotes_routed_total", by: Double(accepted.count), help: "Quotes published to rooms")
@@ -441,10 +446,9 @@ public final class QuoteRouter: MarketDataSink, Sendable {
         }
         for quote in due {
             let payload = Array(Self.quotePayload(quote, freshness: "stale").utf8)
-            for output in outputs {
-                output.publish(
-                    room: Self.room(quote.symbol), event: "live:quote", payload: payload, conflationKey: quote.symbol)
-            }
+            fanOut.publish(
+                room: Self.room(quote.symbol), event: "live:quote", payload: payload, conflationKey: quote.symbol,
+                outputs: outputs)
         }
         if !due.isEmpty {
             metrics.increment(
@@ -462,7 +466,8 @@ public final class QuoteRouter: MarketDataSink, Sendable {
         state.withLock { state in
             outputs = Array(state.outputs.values)
             for (symbol, batch) in bySymbol {
-                guard let subscribers = state.subscribers[symbol], !subscribers.isEmpty else { continue }
+                guard !(state.subscribers[symbol]?.isEmpty ?? true) || fanOut.wantedElsewhere(symbol, channels: .trades)
+                else { continue }
                 var entry = state.symbols[symbol] ?? SymbolState()
                 entry.trades.append(contentsOf: batch)
                 if entry.trades.count > limits.recentTrades {
@@ -475,9 +480,8 @@ public final class QuoteRouter: MarketDataSink, Sendable {
         }
         for (symbol, batch) in batches {
             let payload = Array(Self.tradesPayload(symbol: symbol, trades: batch[...]).utf8)
-            for output in outputs {
-                output.publish(room: Self.room(symbol), event: "live:trades", payload: payload, conflationKey: "")
-            }
+            fanOut.publish(
+                room: Self.room(symbol), event: "live:trades", payload: payload, conflationKey: "", outputs: outputs)
         }
     }
 

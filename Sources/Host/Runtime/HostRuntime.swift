@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PluginKit
+import RedisClient
 import ServiceLifecycle
 
 /// Everything `markethub serve` runs: the plugins named by the configuration, loaded, validated and created,
@@ -24,6 +25,8 @@ public final class HostRuntime: Sendable {
     public let snapshots: MarketSnapshotService
     public let selections: SelectionStore
     public let chartHub: ChartHub
+    /// This host's cluster membership (the `cluster:` section); nil on a single host.
+    public let cluster: ClusterNode?
 
     /// Loads and validates every plugin the configuration names, without creating instances (what
     /// `check-config` does). Throws the first problem; refuses two plugins with the same id.
@@ -93,13 +96,19 @@ public final class HostRuntime: Sendable {
             self.cache = cache
             self.provider = provider
             self.transports = transports
+            let cluster = try Self.makeCluster(
+                configuration, provider: provider, transports: transports, clock: clock, logger: logger,
+                metrics: metrics)
+            self.cluster = cluster
             quoteRouter = QuoteRouter(
-                upstream: provider, clock: clock, logger: logger, metrics: metrics,
+                upstream: cluster.map { $0 as any UpstreamSubscriptions } ?? provider, clock: clock, logger: logger,
+                metrics: metrics,
                 limits: configuration.host.live,
                 recall: { symbols in
                     let result = await cache.getLastQuotes(symbols)
                     return result.isOK ? result.lastQuotes : []
-                }
+                },
+                fanOut: cluster.map { $0 as any FanOutBus } ?? LocalFanOut()
             )
         } catch {
             for instance in created.reversed() { instance.destroy() }
@@ -123,12 +132,30 @@ public final class HostRuntime: Sendable {
             cachedQuoteMaximumAgeMilliseconds: configuration.host.live.staleAfterMilliseconds)
         selections = SelectionStore(cache: cache, clock: clock)
         chartHub = ChartHub(
-            upstream: provider, aggregates: aggregates, cache: cache, status: marketStatus, clock: clock,
+            upstream: cluster.map { $0 as any UpstreamSubscriptions } ?? provider, aggregates: aggregates, cache: cache,
+            status: marketStatus, clock: clock,
             logger: logger, metrics: metrics
         )
         quoteRouter.attach(to: core)
         chartHub.attach(to: core)
+        cluster?.attach(to: core, remoteSinks: [chartHub])
         core.setRouter(HostRoutes.make(runtime: self))
+    }
+
+    /// The cluster member for a `cluster:` section (nil without one); a bad Redis URL is a load error.
+    static func makeCluster(
+        _ configuration: HostConfiguration, provider: ProviderPlugin, transports: [TransportPlugin],
+        clock: any HostClock, logger: Logger, metrics: MetricsRegistry
+    ) throws(PluginLoadError) -> ClusterNode? {
+        guard let settings = configuration.cluster else { return nil }
+        do throws(RedisError) {
+            return try ClusterNode(
+                configuration: settings, provider: provider, transports: transports, clock: clock, logger: logger,
+                metrics: metrics)
+        } catch {
+            throw PluginLoadError(
+                .configRejected, plugin: "cluster", error.message, fix: "set cluster.redisUrl to redis://host:port/db")
+        }
     }
 
     /// Every plugin instance with its slot, in start order.
@@ -145,7 +172,8 @@ public final class HostRuntime: Sendable {
                     slot: $0.slot, id: $0.instance.descriptor.id, kind: $0.instance.descriptor.kind,
                     health: $0.instance.health())
             },
-            checkedAtMilliseconds: clock.nowMilliseconds
+            checkedAtMilliseconds: clock.nowMilliseconds,
+            cluster: cluster?.health()
         )
     }
 
@@ -160,6 +188,6 @@ public final class HostRuntime: Sendable {
             service, QuotePersistenceService(router: quoteRouter, cache: cache, clock: clock, logger: logger), warmer,
             MarketStatusWatcher(status: marketStatus, router: quoteRouter, clock: clock),
             StaleQuoteSweeper(router: quoteRouter, clock: clock),
-        ]
+        ] + (cluster.map { [$0] } ?? [])
     }
 }

@@ -45,6 +45,7 @@ public struct PluginSetService: Service {
             started.append(entry)
         }
         logger.notice("markethub serving", metadata: ["plugins": "\(started.count)"])
+        runtime.cluster?.pluginsStarted()
         try? await gracefulShutdown()
         logger.notice("shutting down: draining transports, stopping provider, flushing cache")
         await Self.shutDown(started, logger: logger)
