@@ -3,9 +3,9 @@
 #   scripts/slow-consumer.sh            the test: a raw WebSocket client that subscribes to ~180 symbols and stops
 #                                       reading is disconnected after the grace, server memory stays bounded, the
 #                                       other client keeps receiving (Tests/soak/test_slow_consumer.py)
-#   scripts/slow-consumer.sh --measure [--clients 50 --slow 3 --seconds 40 --check]
-#                                       other clients' quote latency p50/p99 without and with stalled clients, in
-#                                       one run (Tests/soak/slow_consumer_latency.py)
+#   scripts/slow-consumer.sh --measure [--clients 30 --slow 3 --seconds 15 --rounds 3 --check]
+#                                       other clients' quote latency p50/p99 with the heavy clients reading vs
+#                                       stalled, alternating in one run (Tests/soak/slow_consumer_latency.py)
 # Builds the debug product unless MARKETHUB_BIN is set; creates .venv-soak on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."

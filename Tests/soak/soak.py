@@ -182,7 +182,10 @@ async def poll_health(url, samples, stop_at):
                 async with http.get(url + "/health", timeout=aiohttp.ClientTimeout(total=5)) as response:
                     body = await response.json(content_type=None)
                 plugins = {entry["slot"]: entry for entry in body.get("plugins", [])}
-                samples.append((time.time(), body.get("status"), plugins))
+                # The server's own time of the report: a late answer still counts for when it was true.
+                checked = body.get("checkedAt")
+                at = checked / 1000 if isinstance(checked, (int, float)) else time.time()
+                samples.append((at, body.get("status"), plugins))
             except Exception as error:  # noqa: BLE001
                 samples.append((time.time(), f"error: {error!r}", {}))
             await asyncio.sleep(0.5)
