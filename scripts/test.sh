@@ -8,7 +8,9 @@
 #      suites cannot starve them of CPU on a small machine,
 #   5. runs the interop tests: python-socketio clients against the Socket.IO server and against the whole
 #      product (`markethub serve` with the recorded provider, the embedded cache and the transport),
-#   6. runs the web client in headless Chromium against the whole product (scripts/test-browser.sh).
+#   6. runs a 2-minute fault soak and the slow-consumer test against the whole product (scripts/soak.sh,
+#      scripts/slow-consumer.sh),
+#   7. runs the web client in headless Chromium against the whole product (scripts/test-browser.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +47,9 @@ fi
 
 echo "== interop (python-socketio)"
 scripts/test-interop.sh
+
+echo "== soak (2 minutes of faults, churning clients) and slow consumers"
+scripts/soak.sh --minutes 2 && scripts/slow-consumer.sh
 
 echo "== browser (headless Chromium)"
 scripts/test-browser.sh

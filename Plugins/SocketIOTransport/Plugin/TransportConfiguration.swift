@@ -68,6 +68,7 @@ extension SocketIOServerConfiguration {
             case "webRoot": configuration.webRoot = try string(key, value)
             case "maxQueuedMessages": configuration.maxQueuedMessages = try integer(key, value)
             case "slowClientGrace": configuration.slowClientGrace = try integer(key, value)
+            case "socketSendBuffer": configuration.socketSendBuffer = try integer(key, value)
             case "metricsInterval": metricsInterval = try integer(key, value)
             default: unknown.append(key)
             }

@@ -76,7 +76,13 @@ extension SocketIOServer {
         return Application(
             router: router,
             server: .http1WebSocketUpgrade(configuration: .init(ws: ws)) { head, channel, _ in
-                self.shouldUpgrade(head, remoteAddress: channel.remoteAddress.map(Self.describe) ?? "")
+                let sendBuffer = self.configuration.socketSendBuffer
+                if sendBuffer > 0 {
+                    // Best effort: a refused option leaves the kernel's default, which still works.
+                    channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(sendBuffer))
+                        .whenFailure { _ in }
+                }
+                return self.shouldUpgrade(head, remoteAddress: channel.remoteAddress.map(Self.describe) ?? "")
             },
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "MarketHub"

@@ -14,6 +14,9 @@
 /// - `webRoot` (string, optional): folder served at `/`.
 /// - `maxQueuedMessages` (int, default 1024) and `slowClientGrace` (ms, default 5000): a client whose unsent
 ///   messages stay above the limit for the grace period (or reach four times the limit) is disconnected.
+/// - `socketSendBuffer` (bytes, default 65536; 0 leaves the kernel's own sizing): the kernel send buffer of each
+///   WebSocket connection. Small, so a slow client's backlog stays in its queue, where quotes conflate and the
+///   limit counts it, instead of megabytes of stale frames waiting in the kernel.
 public struct SocketIOServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
@@ -36,6 +39,7 @@ public struct SocketIOServerConfiguration: Sendable {
     public var webRoot: String?
     public var maxQueuedMessages = 1_024
     public var slowClientGrace = 5_000
+    public var socketSendBuffer = 65_536
 
     public init() {}
 
@@ -64,6 +68,8 @@ public struct SocketIOServerConfiguration: Sendable {
         try require(maxBodyBytes > 0, "maxBodyBytes", "must be positive")
         try require(maxQueuedMessages > 0, "maxQueuedMessages", "must be positive")
         try require(slowClientGrace >= 0, "slowClientGrace", "must not be negative")
+        try require(
+            (0...Int(Int32.max / 2)).contains(socketSendBuffer), "socketSendBuffer", "must be 0 to \(Int32.max / 2)")
     }
 }
 

@@ -96,6 +96,7 @@ public final class ChartHub: MarketDataSink, Sendable {
     let metrics: MetricsRegistry
     let options: Options
     private let state = Mutex(State())
+    private let episodes: FailureEpisodes
 
     public init(
         upstream: any UpstreamSubscriptions, aggregates: AggregatesService, cache: CachePlugin,
@@ -111,6 +112,7 @@ public final class ChartHub: MarketDataSink, Sendable {
         self.metrics = metrics
         self.options = options
         self.calendar = calendar
+        episodes = FailureEpisodes(logger: logger)
     }
 
     /// The room a focus's updates go to.
@@ -455,10 +457,13 @@ public final class ChartHub: MarketDataSink, Sendable {
                 publishUpdate(state: state, key: key, bars: changed, health: entry.health)
             }
         }
+        // One upstream fault fails every series' backfill: logged once until a backfill succeeds again.
         if let failure {
-            logger.warning(
-                "chart backfill failed",
+            episodes.failed(
+                "backfill", "chart backfill failed",
                 metadata: ["ticker": "\(key.ticker)", "timeframe": "\(key.timeframe)", "error": "\(failure.message)"])
+        } else {
+            episodes.succeeded("backfill", "chart backfills succeed again")
         }
         return LoadOutcome(error: failure)
     }

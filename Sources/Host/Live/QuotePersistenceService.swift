@@ -11,6 +11,7 @@ public struct QuotePersistenceService: Service {
     let clock: any HostClock
     let logger: Logger
     let intervalMilliseconds: Int64
+    let episodes: FailureEpisodes
 
     public init(
         router: QuoteRouter, cache: CachePlugin, clock: any HostClock, logger: Logger,
@@ -21,6 +22,7 @@ public struct QuotePersistenceService: Service {
         self.clock = clock
         self.logger = logger
         self.intervalMilliseconds = intervalMilliseconds
+        episodes = FailureEpisodes(logger: logger)
     }
 
     public func run() async throws {
@@ -43,9 +45,11 @@ public struct QuotePersistenceService: Service {
         let result = await cache.putLastQuotes(quotes)
         guard result.isOK else {
             router.restoreDirty(quotes)
-            logger.warning("could not persist last quotes; will retry", metadata: ["error": "\(result.message)"])
+            episodes.failed(
+                "persist", "could not persist last quotes; will retry", metadata: ["error": "\(result.message)"])
             return 0
         }
+        episodes.succeeded("persist", "last quotes persisted again")
         return quotes.count
     }
 }

@@ -98,6 +98,7 @@ public final class AggregatesService: Sendable {
     let sourceName: String
     private let flights: SingleFlight<FetchOutcome>
     private let cooldownUntil = Mutex<Int64>(0)
+    private let episodes: FailureEpisodes
     /// Ranges already asked of the provider per series, so empty stretches are not fetched again and again.
     private let fetched = Mutex<[String: ClosedRange<Int64>]>([:])
 
@@ -121,6 +122,7 @@ public final class AggregatesService: Sendable {
         self.calendar = calendar
         self.sourceName = sourceName
         flights = SingleFlight(maximumConcurrent: options.maximumConcurrentFetches)
+        episodes = FailureEpisodes(logger: logger)
     }
 
     /// True while provider fetches are paused after a rate-limited answer.
@@ -190,7 +192,9 @@ public final class AggregatesService: Sendable {
             notes.append("Cache unavailable (\(cachedResult.message)); bars come from the provider only.")
         }
         // 2. What is missing or stale.
-        let missing = missingRange(query: query, key: barQuery, cached: cached, from: from, to: to, now: now)
+        // With the cache unreachable, what was fetched before is not at hand: ask the provider again.
+        let missing = missingRange(
+            query: query, key: barQuery, cached: cached, from: from, to: to, now: now, trustFetched: !cacheFailed)
         var source = "cache"
         var health = cacheFailed ? "degraded" : "ok"
         var bars = cached
@@ -272,13 +276,14 @@ public final class AggregatesService: Sendable {
 
     /// The range to ask the provider for, or nil when the cache covers the window and is fresh enough.
     func missingRange(
-        query: AggregatesQuery, key: BarQuery, cached: [Bar], from: Int64, to: Int64, now: Int64
+        query: AggregatesQuery, key: BarQuery, cached: [Bar], from: Int64, to: Int64, now: Int64,
+        trustFetched: Bool = true
     ) -> ClosedRange<Int64>? {
         let period = Self.periodMilliseconds(query)
         let effectiveTo = min(to, now)
         guard from <= effectiveTo else { return nil }
         let seriesKey = "\(key.ticker)|\(key.multiplier)|\(key.timespan.name)"
-        let known = fetched.withLock { $0[seriesKey] }
+        let known = trustFetched ? fetched.withLock { $0[seriesKey] } : nil
         // Gaps the provider has already been asked about are not asked again; the running bar is.
         func covered(_ range: ClosedRange<Int64>) -> Bool {
             guard let known else { return false }
@@ -325,13 +330,14 @@ public final class AggregatesService: Sendable {
                     let wait = error.retryAfterMilliseconds ?? options.defaultCooldownMilliseconds
                     let until = clock.nowMilliseconds + wait
                     cooldownUntil.withLock { $0 = max($0, until) }
-                    logger.warning("provider rate limited aggregates; cooling down", metadata: ["retry.ms": "\(wait)"])
+                    logger.debug("provider rate limited aggregates; cooling down", metadata: ["retry.ms": "\(wait)"])
                 } else if error.statusName != "not_found" {
-                    logger.warning(
-                        "aggregates fetch failed", metadata: ["ticker": "\(key.ticker)", "error": "\(error)"])
+                    episodes.failed(
+                        "fetch", "aggregates fetch failed", metadata: ["ticker": "\(key.ticker)", "error": "\(error)"])
                 }
                 return FetchOutcome(bars: [], error: error)
             }
+            episodes.succeeded("fetch", "aggregates fetches succeed again")
             var bars = result.bars.filter {
                 $0.startMilliseconds >= range.lowerBound && $0.startMilliseconds <= range.upperBound
             }
@@ -342,8 +348,10 @@ public final class AggregatesService: Sendable {
                 bars[index].source = sourceName
             }
             let stored = await cache.putBars(bars)
-            if !stored.isOK {
-                logger.warning("could not cache fetched bars", metadata: ["error": "\(stored.message)"])
+            if stored.isOK {
+                episodes.succeeded("cache", "fetched bars are cached again")
+            } else {
+                episodes.failed("cache", "could not cache fetched bars", metadata: ["error": "\(stored.message)"])
             }
             let now = clock.nowMilliseconds
             for index in bars.indices { bars[index].updatedMilliseconds = now }

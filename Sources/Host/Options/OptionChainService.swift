@@ -60,6 +60,7 @@ public final class OptionChainService: Sendable {
     let greeks: GreeksCalculator
     private let flights = SingleFlight<OperationResult>(maximumConcurrent: 4)
     private let expirationLists = Mutex<[String: (dates: [String], at: Int64)]>([:])
+    private let episodes: FailureEpisodes
 
     public init(
         gate: ProviderGate, cache: CachePlugin, status: MarketStatusService, router: QuoteRouter,
@@ -76,6 +77,7 @@ public final class OptionChainService: Sendable {
         self.options = options
         self.calendar = calendar
         greeks = GreeksCalculator(rate: options.rate, dividendYield: options.dividendYield)
+        episodes = FailureEpisodes(logger: logger)
     }
 
     var today: CivilDate { EasternTime.local(atUTC: clock.nowMilliseconds).date }
@@ -180,12 +182,15 @@ public final class OptionChainService: Sendable {
             return cached
         }
         let params = JSONValue.object([("expiration", .string(expiration))])
-        let result = await flights.run("chain|\(underlying)|\(expiration)") { [gate, cache, logger] in
+        let result = await flights.run("chain|\(underlying)|\(expiration)") { [gate, cache, episodes] in
             let result = await gate.request(ProviderRequest(kind: .chainSnapshot, ticker: underlying, params: params))
             if result.isOK {
                 let stored = await cache.putChain(underlying: underlying, expiration: expiration, json: result.json)
-                if !stored.isOK {
-                    logger.warning("could not cache a chain snapshot", metadata: ["error": "\(stored.message)"])
+                if stored.isOK {
+                    episodes.succeeded("cache", "chain snapshots are cached again")
+                } else {
+                    episodes.failed(
+                        "cache", "could not cache a chain snapshot", metadata: ["error": "\(stored.message)"])
                 }
             }
             return result

@@ -49,6 +49,8 @@ public final class ProviderPlugin: LifecycleBacked, @unchecked Sendable {
     let table: mh_provider_vtable
     private let sinkBridge: SinkBridge
     private let requestTimeoutNanoseconds: Int64
+    /// Stream states and look-up outcomes as the host saw them; merged into `health()`.
+    public let conditions: UpstreamConditions
 
     /// Creates an instance of `plugin` with `config`, streaming into `sink`.
     public init(
@@ -62,7 +64,8 @@ public final class ProviderPlugin: LifecycleBacked, @unchecked Sendable {
             calls: LifecycleCalls(
                 start: table.start!, stop: table.stop!, destroy: table.destroy!, health: table.health!)
         )
-        sinkBridge = SinkBridge(sink: sink, logger: services.logger)
+        conditions = UpstreamConditions(clock: clock, logger: logger, metrics: metrics)
+        sinkBridge = SinkBridge(sink: sink, logger: services.logger, conditions: conditions)
         requestTimeoutNanoseconds = requestTimeoutMilliseconds * 1_000_000
         let create = table.create!
         let hostAPI = services.hostAPI
@@ -79,7 +82,7 @@ public final class ProviderPlugin: LifecycleBacked, @unchecked Sendable {
         }
         let call = table.request!
         let what = "provider \(descriptor.id) request \(request.kind) \(request.ticker)"
-        return await PendingOperations.shared.perform(
+        let result = await PendingOperations.shared.perform(
             clock: lifecycle.services.clock, timeoutNanoseconds: requestTimeoutNanoseconds, what: what
         ) { done, context in
             withMHString(request.ticker) { ticker in
@@ -98,7 +101,12 @@ public final class ProviderPlugin: LifecycleBacked, @unchecked Sendable {
                 }
             }
         }
+        conditions.lookupCompleted(result)
+        return result
     }
+
+    /// The plugin's own health, with the stream outages and rate limiting the host has seen merged in.
+    public func health() -> PluginHealth { conditions.merged(with: lifecycle.health()) }
 
     /// Subscribes symbols upstream. Throws the plugin's synchronous refusal.
     public func subscribe(_ symbols: [String], channels: Channels) throws(PluginError) {
@@ -137,11 +145,13 @@ public final class ProviderPlugin: LifecycleBacked, @unchecked Sendable {
 final class SinkBridge: Sendable {
     let sink: any MarketDataSink
     let logger: Logger
+    let conditions: UpstreamConditions?
     nonisolated(unsafe) let table: UnsafeMutablePointer<mh_provider_sink>
 
-    init(sink: any MarketDataSink, logger: Logger) {
+    init(sink: any MarketDataSink, logger: Logger, conditions: UpstreamConditions? = nil) {
         self.sink = sink
         self.logger = logger
+        self.conditions = conditions
         table = .allocate(capacity: 1)
         table.initialize(to: mh_provider_sink())
         table.pointee.struct_size = UInt32(MemoryLayout<mh_provider_sink>.stride)
@@ -168,14 +178,14 @@ final class SinkBridge: Sendable {
                     .first,
                 let kind = StreamState.Kind(rawValue: state.state)
             else { return bridge.malformed("stream state") }
-            bridge.sink.receive(
-                state: StreamState(
-                    kind: kind, feed: String(state.feed), reason: String(state.reason),
-                    retryAfterMilliseconds: state.retry_after_ms >= 0 ? state.retry_after_ms : nil,
-                    gap: state.gap_from_ms > 0 && state.gap_to_ms >= state.gap_from_ms
-                        ? state.gap_from_ms...state.gap_to_ms : nil
-                )
+            let stream = StreamState(
+                kind: kind, feed: String(state.feed), reason: String(state.reason),
+                retryAfterMilliseconds: state.retry_after_ms >= 0 ? state.retry_after_ms : nil,
+                gap: state.gap_from_ms > 0 && state.gap_to_ms >= state.gap_from_ms
+                    ? state.gap_from_ms...state.gap_to_ms : nil
             )
+            bridge.conditions?.streamStateChanged(stream)
+            bridge.sink.receive(state: stream)
         }
         table.pointee.on_subscription_error = { ctx, symbol, channels, status, message in
             guard let bridge = SinkBridge.from(ctx) else { return }

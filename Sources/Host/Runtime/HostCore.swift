@@ -108,6 +108,11 @@ public final class HostCore: MarketDataSink, TransportEventHandler, Sendable {
             return state.connectionObservers
         }
         metrics.set("markethub_clients", to: Double(connectedClients), help: "Connected clients")
+        // A transport that cuts a client off for not reading says so in the reason (SocketIOTransport does).
+        if reason.hasPrefix("slow consumer") {
+            logger.notice(
+                "client disconnected as a slow consumer", metadata: ["client": "\(clientID)", "reason": "\(reason)"])
+        }
         for observer in observers { observer(transport, clientID, false) }
     }
 
