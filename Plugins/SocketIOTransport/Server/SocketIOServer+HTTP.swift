@@ -76,7 +76,8 @@ extension SocketIOServer {
         return Application(
             router: router,
             server: .http1WebSocketUpgrade(configuration: .init(ws: ws)) { head, channel, _ in
-                self.shouldUpgrade(head, remoteAddress: channel.remoteAddress.map(Self.describe) ?? "")
+                self.shouldUpgrade(
+                    head, channel: channel, remoteAddress: channel.remoteAddress.map(Self.describe) ?? "")
             },
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "MarketHub"
