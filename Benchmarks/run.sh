@@ -18,6 +18,7 @@
 #
 # Environment: SECTIONS (all), SKIP_BUILD, ROUNDS (3, wrk rounds), WRK_SECONDS (5), FANOUT_SECONDS (5),
 #   CLIENTS (500), SYMBOLS (50), RATE (10), IDLE_CLIENTS (2000), DRIFT_SECONDS (60), SKIP_PYTHON,
+#   WINDOW (09:30-10:00, the synthetic session replayed by P3, P4 and P6; looped),
 #   BASELINE_BIN (a directory with an older release build's markethub, libSocketIOTransport.so, libMemoryCache.so,
 #   libRecordedProvider.so and socketio-fanout-bench, measured side by side as "baseline"), OUT (a temp folder),
 #   BIN (the release build folder; default: swift build -c release --show-bin-path).
@@ -36,6 +37,7 @@ SYMBOLS="${SYMBOLS:-50}"
 RATE="${RATE:-10}"
 IDLE_CLIENTS="${IDLE_CLIENTS:-2000}"
 DRIFT_SECONDS="${DRIFT_SECONDS:-60}"
+WINDOW="${WINDOW:-09:30-10:00}"
 BASELINE_BIN="${BASELINE_BIN:-}"
 OUT="${OUT:-$(mktemp -d /tmp/markethub-bench.XXXXXX)}"
 mkdir -p "$OUT"
@@ -79,7 +81,7 @@ start_markethub() {
 host: { logLevel: warning }
 provider:
   plugin: RecordedProvider
-  config: { source: synthetic, underlyings: [SPY, QQQ, AAPL], seed: 42, speed: ${SPEED:-1}, loop: true }
+  config: { source: synthetic, underlyings: [SPY, QQQ, AAPL], seed: 42, window: "$WINDOW", speed: ${SPEED:-1}, loop: true }
 cache:
   plugin: MemoryCache
   config: {}
@@ -205,8 +207,13 @@ if has p3; then
         local work="$OUT/$name"
         local day minute
         day="$base/api/market/aggs?ticker=SPY"
-        minute="$base/api/market/aggs?ticker=SPY&timespan=minute"
         curl -fsS "$day" > /dev/null && curl -fsS "$day" > "$work/web/aggs-day.json"
+        # A whole past session of minute bars: the day of the second-to-last daily bar.
+        minute="$base/api/market/aggs?ticker=SPY&timespan=minute&$(python3 -c '
+import json, sys
+bars = json.load(open(sys.argv[1]))["bars"]
+start = bars[-2]["t"]
+print(f"from={start}&to={start + 86_400_000 - 1}")' "$work/web/aggs-day.json")"
         curl -fsS "$minute" > /dev/null && curl -fsS "$minute" > "$work/web/aggs-minute.json"
         local expiration
         expiration="$(curl -fsS "$base/api/market/options/expirations/SPY" | python3 -c 'import json,sys; d=json.load(sys.stdin); e=d.get("expirations") or d.get("results") or []; print((e[0] if isinstance(e[0], str) else e[0].get("date", "")) if e else "")' 2>/dev/null || true)"

@@ -12,10 +12,14 @@ import Synchronization
 #if canImport(Glibc)
     import Glibc
 #endif
+// In whole-module (release) builds `timespec` resolves to NIO's C shim module's copy of the libc header.
+#if canImport(CNIOLinux)
+    import CNIOLinux
+#endif
 
 /// Wall-clock nanoseconds (CLOCK_REALTIME), comparable across processes on this machine.
 func wallNanoseconds() -> Int64 {
-    var now = Glibc.timespec()
+    var now = timespec()
     clock_gettime(CLOCK_REALTIME, &now)
     return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
 }
