@@ -123,7 +123,7 @@ line = sys.stdin.read()
 def get(key):
     m = re.search(key + r"=([0-9.]+|n/a)", line)
     return m.group(1) if m else "n/a"
-print(get("deliveries/s"), get("p50"), get("p99"), get("max"), get("clients"), get("server\\+publisher") if "server+publisher" in line else get("external-server"))
+print(get("deliveries/s"), get("p50"), get("p99"), get("max"), get(r"cpu\(cores\): clients"), get("server\\+publisher") if "server+publisher" in line else get("external-server"))
 '
 }
 
