@@ -69,6 +69,30 @@ struct AggregatesTests {
         await f.close()
     }
 
+    @Test("a cache answer's body is reused for the same query for one second, then recomputed")
+    func responseReuse() async throws {
+        let f = try await Self.fixture()
+        _ = await f.get("ticker=SPY")
+        let cached = await f.get("ticker=SPY")
+        #expect(cached.body["source"] == .string("cache"))
+        let count = try #require(cached.body["bars"]?.array?.count)
+        // A bar written behind the service's back (a Saturday, so a start of its own) is not seen while the
+        // reused body is current...
+        let bar = Bar(
+            symbol: "SPY", timespan: .day, multiplier: 1, startMilliseconds: Self.mondayMorning - 2 * 86_400_000,
+            open: 600, high: 601, low: 599, close: 600.5, volume: 1e6)
+        #expect(await f.runtime.cache.putBars([bar]).isOK)
+        let again = await f.get("ticker=SPY")
+        #expect(again.body["bars"]?.array?.count == count, "the same query within a second reuses the body")
+        // ...and is once the lifetime has passed.
+        f.clock.advance(byNanoseconds: 1_100_000_000)
+        let later = await f.get("ticker=SPY")
+        #expect(later.status == 200)
+        #expect(later.body["bars"]?.array?.count == count + 1, "a new answer after the lifetime")
+        #expect(f.providerFetches == 1)
+        await f.close()
+    }
+
     @Test("1,000 concurrent identical cold requests make exactly one provider call")
     func singleFlight() async throws {
         let f = try await Self.fixture()

@@ -9,12 +9,21 @@ import SocketIOProtocol
 import SocketIOServer
 import Synchronization
 
-/// `socketio-fanout-bench [--mode socketio|bare|external] [--clients N] [--symbols S] [--rate R] [--seconds D]
-/// [--port P]`: fans a quote stream (S symbols × R quotes/s) out to N WebSocket clients in this process and
-/// prints deliveries/s and latency percentiles.
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `socketio-fanout-bench [--mode socketio|socketio-frames|bare|bare-frames|external] [--clients N] [--symbols S]
+/// [--rate R] [--seconds D] [--port P]`: fans a quote stream (S symbols × R quotes/s) out to N WebSocket clients
+/// in this process and prints deliveries/s, latency percentiles and the CPU time of the server and client
+/// threads.
 ///
 /// - `socketio`: this repository's SocketIOServer; every client joins every symbol's room.
-/// - `bare`: a plain Hummingbird WebSocket broadcast of the same bytes (the ceiling for this machine).
+/// - `socketio-frames`: the same with the server writing frame by frame (one flush each), as it did before
+///   batched writes, to measure the difference in one run.
+/// - `bare`: a plain WebSocket broadcast of the same bytes on the same Hummingbird server, frames gathered per
+///   connection and flushed once per event-loop turn (the ceiling for this machine).
+/// - `bare-frames`: the bare broadcast written frame by frame through Hummingbird's outbound writer.
 /// - `external`: Socket.IO clients against a server on `--port` that publishes the stream itself and ends it
 ///   with a `stop` event carrying `{"published":N,"first":<ns>}` (scripts/bench/python_socketio_server.py).
 @main
@@ -32,6 +41,8 @@ struct FanOutBenchmarkMain {
             case "--seconds": parameters.seconds = Int(value) ?? parameters.seconds
             case "--port": parameters.port = Int(value) ?? parameters.port
             case "--client-threads": parameters.clientThreads = Int(value) ?? parameters.clientThreads
+            case "--server-pid": parameters.serverPID = Int(value) ?? parameters.serverPID
+            case "--emit": parameters.emits.append(value)
             default: print("unknown argument \(argument)")
             }
         }
@@ -41,11 +52,12 @@ struct FanOutBenchmarkMain {
         let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: parameters.clientThreads)
         do {
             switch parameters.mode {
-            case "socketio":
+            case "socketio", "socketio-frames":
                 try await runSocketIO(parameters, serverGroup: serverGroup, clientGroup: clientGroup, logger: logger)
-            case "bare":
+            case "bare", "bare-frames":
                 try await runBare(parameters, serverGroup: serverGroup, clientGroup: clientGroup, logger: logger)
             case "external": try await runExternal(parameters, clientGroup: clientGroup, logger: logger)
+            case "clients": try await runConnectedClients(parameters, clientGroup: clientGroup)
             default: print("unknown mode \(parameters.mode)")
             }
         } catch {
@@ -67,6 +79,7 @@ struct FanOutBenchmarkMain {
         configuration.port = 0
         configuration.maxClients = parameters.clients + 10
         configuration.maxRoomsPerClient = parameters.symbols + 10
+        configuration.coalesceWebSocketWrites = parameters.mode == "socketio"
         let server = SocketIOServer(
             configuration: configuration, delegate: JoinEverything(symbols: parameters.symbols),
             eventLoopGroup: serverGroup, logger: logger
@@ -84,6 +97,7 @@ struct FanOutBenchmarkMain {
             }
             try await waitFor(connected, parameters.clients)
             while server.clientCount < parameters.clients { try await Task.sleep(for: .milliseconds(20)) }
+            let meter = try await CPUMeter(clients: clientGroup, serverPID: nil)
             let (first, published) = try await publishStream(parameters) { index, payload in
                 _ = try? server.publish(
                     room: "quotes:SYM\(index)", event: "quote", payloadJSON: payload, conflationKey: "SYM\(index)"
@@ -91,7 +105,7 @@ struct FanOutBenchmarkMain {
             }
             _ = try server.publish(room: "all", event: "stop", payloadJSON: Array("1".utf8))
             let results = try await clients.value
-            report("socketio", parameters, published: published, first: first, results: results)
+            report(parameters.mode, parameters, published: published, first: first, results: results, cpu: meter.read())
             await services.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
@@ -102,26 +116,30 @@ struct FanOutBenchmarkMain {
         logger: Logger
     ) async throws {
         let broadcaster = Broadcaster()
-        let router = Router(context: BasicWebSocketRequestContext.self)
-        router.ws("/bare") { inbound, outbound, _ in
-            let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream()
-            let id = broadcaster.add(continuation)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { for try await _ in inbound {} }
-                group.addTask {
-                    for await buffer in stream {
-                        try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: buffer)))
-                    }
-                }
-                try await group.next()
-                group.cancelAll()
-            }
-            broadcaster.remove(id)
-        }
+        let coalesce = parameters.mode == "bare"
         let port = Counter()
         let app = Application(
             router: Router(),
-            server: .http1WebSocketUpgrade(webSocketRouter: router),
+            server: .http1WebSocketUpgrade { _, channel, _ in
+                .upgrade([:]) { inbound, outbound, _ in
+                    let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream()
+                    let connection = BareConnection(channel: channel, frames: coalesce ? nil : continuation)
+                    let id = broadcaster.add(connection)
+                    await withTaskGroup(of: Void.self) { group in
+                        group.addTask { do { for try await _ in inbound {} } catch {} }
+                        group.addTask {
+                            for await buffer in stream {
+                                try? await outbound.write(
+                                    .custom(WebSocketFrame(fin: true, opcode: .text, data: buffer)))
+                            }
+                        }
+                        await group.next()
+                        group.cancelAll()
+                    }
+                    broadcaster.remove(id)
+                    continuation.finish()
+                }
+            },
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in
                 for _ in 0..<(channel.localAddress?.port ?? 0) { port.increment() }
@@ -142,12 +160,13 @@ struct FanOutBenchmarkMain {
             }
             try await waitFor(connected, parameters.clients)
             while broadcaster.count < parameters.clients { try await Task.sleep(for: .milliseconds(20)) }
+            let meter = try await CPUMeter(clients: clientGroup, serverPID: nil)
             let (first, published) = try await publishStream(parameters) { _, payload in
                 broadcaster.send(ByteBuffer(bytes: payload))
             }
             broadcaster.send(ByteBuffer(string: "{\"stop\":true}"))
             let results = try await clients.value
-            report("bare websocket", parameters, published: published, first: first, results: results)
+            report(parameters.mode, parameters, published: published, first: first, results: results, cpu: meter.read())
             await services.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
@@ -159,13 +178,49 @@ struct FanOutBenchmarkMain {
         async throws
     {
         let connected = Counter()
+        let meter = try await CPUMeter(clients: clientGroup, serverPID: parameters.serverPID)
         let results = try await runClients(
             port: parameters.port, path: "/socket.io/?EIO=4&transport=websocket", parameters: parameters,
             socketIO: true, group: clientGroup, connected: connected
         )
         let published = results.compactMap(\.published).max() ?? 0
         let first = results.compactMap(\.firstPublish).min() ?? 0
-        report("external socket.io", parameters, published: published, first: first, results: results)
+        report(
+            "external socket.io", parameters, published: published, first: first, results: results, cpu: meter.read())
+    }
+}
+
+extension FanOutBenchmarkMain {
+    /// `clients` mode: connects `--clients` Socket.IO clients to a server on `--port`, has each send its
+    /// `--emit` packets, prints `connected N` once all are in, keeps them for `--seconds`, then prints how many
+    /// frames they received and closes them. Used for memory per idle client, subscription de-duplication and
+    /// the drift run.
+    static func runConnectedClients(_ parameters: Parameters, clientGroup: MultiThreadedEventLoopGroup) async throws {
+        let connected = Counter()
+        let channels = ChannelRegistry()
+        var futures: [EventLoopFuture<ClientResult>] = []
+        for _ in 0..<parameters.clients {
+            futures.append(
+                RawWebSocketClient.run(
+                    host: "127.0.0.1", port: parameters.port, path: "/socket.io/?EIO=4&transport=websocket",
+                    socketIO: true, group: clientGroup, connected: connected, emits: parameters.emits,
+                    channels: channels
+                )
+            )
+            // Pace the handshakes a little so a small listen backlog is not overrun.
+            if futures.count % 100 == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let deadline = ContinuousClock.now + .seconds(120)
+        while connected.value < parameters.clients, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        print("connected \(connected.value)")
+        fflush(nil)
+        try await Task.sleep(for: .seconds(parameters.seconds))
+        channels.closeAll()
+        var frames = 0
+        for future in futures { frames += (try? await future.get())?.frames ?? 0 }
+        print("clients: connected=\(connected.value) frames=\(frames)")
     }
 }
 
@@ -190,22 +245,60 @@ struct JoinEverything: SocketIOServerDelegate {
     }
 }
 
-/// The bare baseline: one unbounded stream per connection, the same buffer yielded to each.
+/// One bare-baseline connection: either frames gathered and flushed once per event-loop turn, or (with
+/// `frames`) an unbounded stream the connection's task writes frame by frame through Hummingbird.
+final class BareConnection: Sendable {
+    let channel: any Channel
+    let frames: AsyncStream<ByteBuffer>.Continuation?
+    private let pending = Mutex<(buffers: [ByteBuffer], scheduled: Bool)>(([], false))
+
+    init(channel: any Channel, frames: AsyncStream<ByteBuffer>.Continuation?) {
+        self.channel = channel
+        self.frames = frames
+    }
+
+    func send(_ buffer: ByteBuffer) {
+        if let frames {
+            frames.yield(buffer)
+            return
+        }
+        let schedule = pending.withLock { state -> Bool in
+            state.buffers.append(buffer)
+            defer { state.scheduled = true }
+            return !state.scheduled
+        }
+        guard schedule else { return }
+        channel.eventLoop.execute {
+            let buffers = self.pending.withLock { state in
+                state.scheduled = false
+                defer { state.buffers = [] }
+                return state.buffers
+            }
+            let pipeline = self.channel.pipeline.syncOperations
+            for buffer in buffers {
+                pipeline.write(NIOAny(WebSocketFrame(fin: true, opcode: .text, data: buffer)), promise: nil)
+            }
+            pipeline.flush()
+        }
+    }
+}
+
+/// The bare baseline's connections; the same buffer goes to each.
 final class Broadcaster: Sendable {
-    private let streams = Mutex<[Int: AsyncStream<ByteBuffer>.Continuation]>([:])
+    private let connections = Mutex<[Int: BareConnection]>([:])
     private let identifiers = Atomic<Int>(0)
 
-    var count: Int { streams.withLock { $0.count } }
+    var count: Int { connections.withLock { $0.count } }
 
-    func add(_ continuation: AsyncStream<ByteBuffer>.Continuation) -> Int {
+    func add(_ connection: BareConnection) -> Int {
         let id = identifiers.add(1, ordering: .relaxed).newValue
-        streams.withLock { $0[id] = continuation }
+        connections.withLock { $0[id] = connection }
         return id
     }
 
-    func remove(_ id: Int) { _ = streams.withLock { $0.removeValue(forKey: id) } }
+    func remove(_ id: Int) { _ = connections.withLock { $0.removeValue(forKey: id) } }
 
     func send(_ buffer: ByteBuffer) {
-        for continuation in streams.withLock({ Array($0.values) }) { continuation.yield(buffer) }
+        for connection in connections.withLock({ Array($0.values) }) { connection.send(buffer) }
     }
 }

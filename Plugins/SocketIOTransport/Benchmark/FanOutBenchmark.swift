@@ -12,6 +12,10 @@ import Synchronization
 #if canImport(Glibc)
     import Glibc
 #endif
+// In whole-module (release) builds `timespec` resolves to NIO's C shim module's copy of the libc header.
+#if canImport(CNIOLinux)
+    import CNIOLinux
+#endif
 
 /// Wall-clock nanoseconds (CLOCK_REALTIME), comparable across processes on this machine.
 func wallNanoseconds() -> Int64 {
@@ -43,6 +47,8 @@ extension UInt8 {
 
 /// What one benchmark client saw.
 struct ClientResult: Sendable {
+    /// Text frames other than protocol packets.
+    var frames = 0
     var received = 0
     var latencies: [Int64] = []
     var lastReceive: Int64 = 0
@@ -61,6 +67,10 @@ struct Parameters: Sendable {
     var mode = "socketio"
     var port = 0
     var clientThreads = 1
+    /// An external server's process id, to report its CPU use.
+    var serverPID: Int?
+    /// `clients` mode: packets each client sends once connected.
+    var emits: [String] = []
 }
 
 /// Runs `clients` WebSocket clients against `path` on 127.0.0.1:`port` until each sees the stop marker; returns
@@ -112,7 +122,9 @@ func publishStream(_ parameters: Parameters, emit: (Int, [UInt8]) -> Void) async
 }
 
 /// Prints deliveries/s and latency percentiles.
-func report(_ name: String, _ parameters: Parameters, published: Int, first: Int64, results: [ClientResult]) {
+func report(
+    _ name: String, _ parameters: Parameters, published: Int, first: Int64, results: [ClientResult], cpu: String
+) {
     let delivered = results.reduce(0) { $0 + $1.received }
     let last = results.map(\.lastReceive).max() ?? first
     let seconds = Double(max(1, last - first)) / 1e9
@@ -128,11 +140,115 @@ func report(_ name: String, _ parameters: Parameters, published: Int, first: Int
             + "published=\(published) delivered=\(delivered)/\(expected) "
             + "deliveries/s=\(Int(Double(delivered) / seconds)) "
             + "p50=\(formatted(percentile(0.5)))ms p99=\(formatted(percentile(0.99)))ms "
-            + "max=\(formatted(percentile(1.0)))ms"
+            + "max=\(formatted(percentile(1.0)))ms " + cpu
     )
 }
 
 func formatted(_ value: Double) -> String {
     guard value.isFinite else { return "n/a" }
     return String(Double(Int(value * 100)) / 100)
+}
+
+/// CPU time per thread of this process, from `/proc/self/task/<tid>/stat` (user + system, in clock ticks), so
+/// the report can show that the load generator is not the bottleneck.
+enum ThreadCPU {
+    /// The kernel thread ids of a group's event loops.
+    static func threadIDs(of group: MultiThreadedEventLoopGroup) async throws -> Set<Int> {
+        var ids: Set<Int> = []
+        for loop in group.makeIterator() {
+            let id = try await loop.submit { () -> Int in
+                Int(fields(of: readText("/proc/thread-self/stat")).first ?? "") ?? -1
+            }.get()
+            ids.insert(id)
+        }
+        return ids
+    }
+
+    /// Ticks used so far by every thread of this process.
+    static func ticks() -> [Int: Int] {
+        var result: [Int: Int] = [:]
+        guard let directory = opendir("/proc/self/task") else { return result }
+        defer { closedir(directory) }
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard let tid = Int(name) else { continue }
+            let values = fields(of: readText("/proc/self/task/\(tid)/stat"))
+            // After the command name: state is field 3; utime and stime are fields 14 and 15.
+            guard values.count > 14, let user = Int(values[13]), let system = Int(values[14]) else { continue }
+            result[tid] = user + system
+        }
+        return result
+    }
+
+    /// Per-second CPU use (1.0 = one core) of `threads` and of the rest, between two `ticks()` snapshots.
+    static func usage(
+        from start: [Int: Int], to end: [Int: Int], threads: Set<Int>, seconds: Double
+    ) -> (threads: Double, rest: Double) {
+        let hertz = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var inside = 0
+        var outside = 0
+        for (tid, value) in end {
+            let used = value - (start[tid] ?? 0)
+            if threads.contains(tid) { inside += used } else { outside += used }
+        }
+        return (Double(inside) / hertz / seconds, Double(outside) / hertz / seconds)
+    }
+
+    /// The stat line's fields with the parenthesised command name kept as one field.
+    static func fields(of stat: String) -> [String] {
+        guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else {
+            return stat.split(separator: " ").map(String.init)
+        }
+        let head = stat[..<open].split(separator: " ").map(String.init)
+        let tail = stat[stat.index(after: close)...].split(separator: " ").map(String.init)
+        return head + [String(stat[open...close])] + tail
+    }
+
+    static func readText(_ path: String) -> String {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { return "" }
+        defer { close(descriptor) }
+        var bytes = [UInt8](repeating: 0, count: 1_024)
+        let count = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        return String(decoding: bytes.prefix(max(0, count)), as: UTF8.self)
+    }
+}
+
+/// CPU use over a measurement: the clients' event-loop threads, everything else in this process (server
+/// threads and the publisher), and an external server process when given. 1.00 = one core busy.
+struct CPUMeter {
+    let clientThreads: Set<Int>
+    let serverPID: Int?
+    let startTicks: [Int: Int]
+    let startServerTicks: Int
+    let started = ContinuousClock.now
+
+    init(clients: MultiThreadedEventLoopGroup, serverPID: Int?) async throws {
+        clientThreads = try await ThreadCPU.threadIDs(of: clients)
+        self.serverPID = serverPID
+        startServerTicks = serverPID.map(Self.processTicks) ?? 0
+        startTicks = ThreadCPU.ticks()
+    }
+
+    static func processTicks(_ pid: Int) -> Int {
+        let values = ThreadCPU.fields(of: ThreadCPU.readText("/proc/\(pid)/stat"))
+        guard values.count > 14, let user = Int(values[13]), let system = Int(values[14]) else { return 0 }
+        return user + system
+    }
+
+    func read() -> String {
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let (clients, rest) = ThreadCPU.usage(
+            from: startTicks, to: ThreadCPU.ticks(), threads: clientThreads, seconds: seconds)
+        var text = "cpu(cores): clients=\(formatted(clients)) server+publisher=\(formatted(rest))"
+        if let serverPID {
+            let hertz = Double(sysconf(Int32(_SC_CLK_TCK)))
+            let used = Double(Self.processTicks(serverPID) - startServerTicks) / hertz / seconds
+            text = "cpu(cores): clients=\(formatted(clients)) external-server=\(formatted(used))"
+        }
+        return text
+    }
 }

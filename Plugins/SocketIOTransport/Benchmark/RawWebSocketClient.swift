@@ -2,13 +2,15 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+import Synchronization
 
 /// A minimal WebSocket client made of NIO channel handlers, so that measuring hundreds of connections costs
 /// as little CPU as possible: frames are inspected as bytes on the event loop, with no per-message task hop.
 enum RawWebSocketClient {
     /// Connects, upgrades and runs the benchmark handler; the future completes when the stop marker arrived.
     static func run(
-        host: String, port: Int, path: String, socketIO: Bool, group: any EventLoopGroup, connected: Counter
+        host: String, port: Int, path: String, socketIO: Bool, group: any EventLoopGroup, connected: Counter,
+        emits: [String] = [], channels: ChannelRegistry? = nil
     ) -> EventLoopFuture<ClientResult> {
         let eventLoop = group.next()
         let done = eventLoop.makePromise(of: ClientResult.self)
@@ -23,7 +25,8 @@ enum RawWebSocketClient {
                     upgradePipelineHandler: { channel, _ in
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(
-                                BenchmarkFrameHandler(socketIO: socketIO, done: done, connected: connected)
+                                BenchmarkFrameHandler(
+                                    socketIO: socketIO, done: done, connected: connected, emits: emits)
                             )
                         }
                     }
@@ -36,7 +39,9 @@ enum RawWebSocketClient {
                         UpgradeRequestHandler(host: host, port: port, path: path))
                 }
             }
-        bootstrap.connect(host: host, port: port).whenFailure { done.fail($0) }
+        let connection = bootstrap.connect(host: host, port: port)
+        connection.whenFailure { done.fail($0) }
+        if let channels { connection.whenSuccess { channels.add($0) } }
         return done.futureResult
     }
 
@@ -93,13 +98,16 @@ private final class BenchmarkFrameHandler: ChannelInboundHandler {
     let socketIO: Bool
     let done: EventLoopPromise<ClientResult>
     let connected: Counter
+    /// Socket.IO text packets sent once the namespace is joined (e.g. `42["live:subscribe",{"symbol":"SPY"}]`).
+    let emits: [String]
     var result = ClientResult()
     var joined = false
 
-    init(socketIO: Bool, done: EventLoopPromise<ClientResult>, connected: Counter) {
+    init(socketIO: Bool, done: EventLoopPromise<ClientResult>, connected: Counter, emits: [String]) {
         self.socketIO = socketIO
         self.done = done
         self.connected = connected
+        self.emits = emits
         if !socketIO {
             joined = true
             connected.increment()
@@ -135,6 +143,7 @@ private final class BenchmarkFrameHandler: ChannelInboundHandler {
             if !joined, bytes.starts(with: "40".utf8) {
                 joined = true
                 connected.increment()
+                for emit in emits { send(emit, context: context) }
                 return
             }
         }
@@ -146,6 +155,7 @@ private final class BenchmarkFrameHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
+        result.frames += 1
         let now = wallNanoseconds()
         if let sent = frame.unmaskedData.withUnsafeReadableBytes(Self.timestamp) {
             result.received += 1
@@ -186,5 +196,16 @@ private final class BenchmarkFrameHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         done.fail(error)
         context.close(promise: nil)
+    }
+}
+
+/// The benchmark's client channels, so a timed run can close them all.
+final class ChannelRegistry: Sendable {
+    private let channels = Mutex<[any Channel]>([])
+
+    func add(_ channel: any Channel) { channels.withLock { $0.append(channel) } }
+
+    func closeAll() {
+        for channel in channels.withLock({ $0 }) { channel.close(promise: nil) }
     }
 }

@@ -20,7 +20,7 @@ final class TransportInstance: SocketIOServerDelegate {
     let configuration: SocketIOServerConfiguration
     let logger: Logger
     /// How long a forwarded HTTP request may wait for the host's `respond`.
-    let responseTimeout: Duration = .seconds(30)
+    let responseTimeout: TimeAmount = .seconds(30)
     /// How often statistics are reported through `mh_host_api.metric`.
     let metricsInterval: Duration
 
@@ -38,7 +38,14 @@ final class TransportInstance: SocketIOServerDelegate {
     }
 
     private let phase = Mutex<Phase>(.created)
-    private let pending = Mutex<[UInt64: CheckedContinuation<ForwardedResponse, Never>]>([:])
+    /// A forwarded request waiting for the host, and its timeout (a timer on an event loop: cheaper per request
+    /// than a task group with a sleeping child task).
+    private struct Pending {
+        let continuation: CheckedContinuation<ForwardedResponse, Never>
+        var timeout: Scheduled<Void>?
+    }
+
+    private let pending = Mutex<[UInt64: Pending]>([:])
     private let requestIDs = Atomic<UInt64>(0)
 
     init(
@@ -156,10 +163,11 @@ final class TransportInstance: SocketIOServerDelegate {
     }
 
     func respond(_ requestID: UInt64, _ response: ForwardedResponse) throws(PluginError) {
-        guard let continuation = pending.withLock({ $0.removeValue(forKey: requestID) }) else {
+        guard let waiting = pending.withLock({ $0.removeValue(forKey: requestID) }) else {
             throw .notFound("no pending HTTP request \(requestID)")
         }
-        continuation.resume(returning: response)
+        waiting.timeout?.cancel()
+        waiting.continuation.resume(returning: response)
     }
 
     private func answerPendingRequests() {
@@ -167,8 +175,9 @@ final class TransportInstance: SocketIOServerDelegate {
             defer { pending.removeAll() }
             return Array(pending.values)
         }
-        for continuation in waiting {
-            continuation.resume(
+        for entry in waiting {
+            entry.timeout?.cancel()
+            entry.continuation.resume(
                 returning: .error(status: 503, code: "unavailable", message: "the server is shutting down")
             )
         }
@@ -193,35 +202,24 @@ final class TransportInstance: SocketIOServerDelegate {
 
     func server(_ server: SocketIOServer, handle request: ForwardedRequest) async -> ForwardedResponse {
         let id = requestIDs.add(1, ordering: .relaxed).newValue
-        let timeout = responseTimeout
-        return await withTaskGroup(of: ForwardedResponse?.self) { group in
-            group.addTask {
-                await withCheckedContinuation { continuation in
-                    self.pending.withLock { $0[id] = continuation }
-                    if !self.callbacks.httpRequest(id, request),
-                        let unanswered = self.pending.withLock({ $0.removeValue(forKey: id) })
-                    {
-                        unanswered.resume(
-                            returning: .error(
-                                status: 503, code: "unavailable", message: "the host is not accepting requests")
-                        )
-                    }
-                }
+        let timer = phase.withLock { phase -> (any EventLoop)? in
+            if case .running(let running) = phase { return running.group.next() }
+            return nil
+        }
+        return await withCheckedContinuation { continuation in
+            // The timer is armed before the request is forwarded, so the host cannot answer before it exists.
+            let timeout = timer?.scheduleTask(in: responseTimeout) {
+                guard let late = self.pending.withLock({ $0.removeValue(forKey: id) }) else { return }
+                late.continuation.resume(
+                    returning: .error(status: 504, code: "timeout", message: "the host did not answer in time"))
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                guard let late = self.pending.withLock({ $0.removeValue(forKey: id) }) else { return nil }
-                late.resume(returning: .error(status: 504, code: "timeout", message: "the host did not answer in time"))
-                return nil
+            pending.withLock { $0[id] = Pending(continuation: continuation, timeout: timeout) }
+            if !callbacks.httpRequest(id, request), let unanswered = pending.withLock({ $0.removeValue(forKey: id) }) {
+                unanswered.timeout?.cancel()
+                unanswered.continuation.resume(
+                    returning: .error(status: 503, code: "unavailable", message: "the host is not accepting requests")
+                )
             }
-            var answer: ForwardedResponse?
-            for await result in group {
-                if let result {
-                    answer = result
-                    group.cancelAll()
-                }
-            }
-            return answer ?? .error(status: 500, code: "internal_error", message: "no response")
         }
     }
 }

@@ -82,7 +82,8 @@ extension SocketIOServer {
                     channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(sendBuffer))
                         .whenFailure { _ in }
                 }
-                return self.shouldUpgrade(head, remoteAddress: channel.remoteAddress.map(Self.describe) ?? "")
+                return self.shouldUpgrade(
+                    head, channel: channel, remoteAddress: channel.remoteAddress.map(Self.describe) ?? "")
             },
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "MarketHub"

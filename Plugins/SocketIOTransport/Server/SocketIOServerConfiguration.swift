@@ -40,6 +40,10 @@ public struct SocketIOServerConfiguration: Sendable {
     public var maxQueuedMessages = 1_024
     public var slowClientGrace = 5_000
     public var socketSendBuffer = 65_536
+    /// Whether the WebSocket writer hands each batch of queued frames to the socket with one flush (the default)
+    /// rather than one write and flush per frame. Not a plugin key: the fan-out benchmark turns it off to show
+    /// the difference in the same run.
+    public var coalesceWebSocketWrites = true
 
     public init() {}
 

@@ -11,11 +11,20 @@ enum AggregatesRoutes {
             } catch {
                 return .error(400, "invalid_request", error.message)
             }
+            let key = AggregatesResponseCache.Key(query)
+            let now = service.clock.nowMilliseconds
+            let version = service.dataVersion
+            if let body = service.responses.body(for: key, now: now, dataVersion: version) {
+                service.countRequest(source: "cache", health: "ok")
+                return HTTPResponse(
+                    status: 200, headers: [("Content-Type", "application/json; charset=utf-8")], body: body)
+            }
             do throws(AggregatesFailure) {
                 let answer = try await service.answer(query)
+                let body = encodeBytes(answer)
+                service.responses.store(body, for: key, answer: answer, now: now, dataVersion: version)
                 return HTTPResponse(
-                    status: 200, headers: [("Content-Type", "application/json; charset=utf-8")],
-                    body: encodeBytes(answer))
+                    status: 200, headers: [("Content-Type", "application/json; charset=utf-8")], body: body)
             } catch {
                 var headers: [(String, String)] = []
                 var body: [(String, JSONValue)] = [("error", .string(error.code)), ("message", .string(error.message))]

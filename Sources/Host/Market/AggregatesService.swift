@@ -83,6 +83,9 @@ public final class AggregatesService: Sendable {
         public var dailyFreshnessMilliseconds: Int64 = 300_000
         /// Daily and longer requests without `from` cover this many days back.
         public var defaultDailyLookbackDays: Int64 = 365
+        /// How long the encoded body of a healthy answer served from the cache may be reused for the same query
+        /// (until the service fetches anything new); 0 turns reuse off. See `AggregatesResponseCache`.
+        public var responseReuseMilliseconds: Int64 = 1_000
 
         public init() {}
     }
@@ -101,6 +104,10 @@ public final class AggregatesService: Sendable {
     private let episodes: FailureEpisodes
     /// Ranges already asked of the provider per series, so empty stretches are not fetched again and again.
     private let fetched = Mutex<[String: ClosedRange<Int64>]>([:])
+    /// Bumped whenever fetched bars are stored, so reused response bodies never hide new data.
+    private let version = Atomic<UInt64>(0)
+    /// Encoded bodies of recent cache-only answers (used by `AggregatesRoutes`).
+    let responses: AggregatesResponseCache
 
     struct FetchOutcome: Sendable {
         var bars: [Bar]
@@ -123,6 +130,16 @@ public final class AggregatesService: Sendable {
         self.sourceName = sourceName
         flights = SingleFlight(maximumConcurrent: options.maximumConcurrentFetches)
         episodes = FailureEpisodes(logger: logger)
+        responses = AggregatesResponseCache(lifetimeMilliseconds: options.responseReuseMilliseconds)
+    }
+
+    /// Changes whenever the service has stored fetched bars.
+    var dataVersion: UInt64 { version.load(ordering: .acquiring) }
+
+    func countRequest(source: String, health: String) {
+        metrics.increment(
+            "markethub_aggs_requests_total", labels: [("source", source), ("health", health)],
+            help: "Aggregates requests")
     }
 
     /// True while provider fetches are paused after a rate-limited answer.
@@ -263,9 +280,7 @@ public final class AggregatesService: Sendable {
             bars = bars.filter { calendar.session(at: $0.startMilliseconds) == .regular }
         }
         if query.limit > 0, bars.count > query.limit { bars = Array(bars.suffix(query.limit)) }
-        metrics.increment(
-            "markethub_aggs_requests_total", labels: [("source", source), ("health", health)],
-            help: "Aggregates requests")
+        countRequest(source: source, health: health)
         return AggregatesAnswer(
             ticker: query.ticker, resultTicker: resultTicker, query: query, fromMilliseconds: from, toMilliseconds: to,
             bars: bars, marketClosed: market.isClosed, afterHours: market.afterHours,
@@ -348,6 +363,7 @@ public final class AggregatesService: Sendable {
                 bars[index].source = sourceName
             }
             let stored = await cache.putBars(bars)
+            version.add(1, ordering: .releasing)
             if stored.isOK {
                 episodes.succeeded("cache", "fetched bars are cached again")
             } else {

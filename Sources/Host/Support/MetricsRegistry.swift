@@ -82,17 +82,18 @@ public final class MetricsRegistry: Sendable {
         }
         let key = Self.labelText(labels)
         state.withLock { state in
-            var family = state.families[name] ?? Family(kind: kind, help: help)
-            guard family.kind == kind else {
+            // Mutated in place: copying the family out and back would copy its series on every update.
+            guard state.families[name, default: Family(kind: kind, help: help)].kind == kind else {
                 state.rejected += 1
                 return
             }
-            if family.series[key] == nil, family.series.count >= maximumSeriesPerMetric {
+            if state.families[name]?.series[key] == nil,
+                (state.families[name]?.series.count ?? 0) >= maximumSeriesPerMetric
+            {
                 state.rejected += 1
                 return
             }
-            body(&family.series[key, default: Series()])
-            state.families[name] = family
+            body(&state.families[name, default: Family(kind: kind, help: help)].series[key, default: Series()])
         }
     }
 
