@@ -49,7 +49,7 @@ echo "== interop (python-socketio)"
 scripts/test-interop.sh
 
 echo "== soak (2 minutes of faults, churning clients) and slow consumers"
-scripts/soak.sh --minutes 2 && scripts/slow-consumer.sh
+scripts/soak.sh --minutes 2 --clients 60 && scripts/slow-consumer.sh
 
 echo "== browser (headless Chromium)"
 scripts/test-browser.sh

@@ -25,6 +25,21 @@ struct OutboundQueueTests {
         #expect(texts(await queue.next()) == ["q3"])
     }
 
+    @Test("an urgent message (the ping) goes ahead of the backlog; conflation keys keep working behind it")
+    func urgentGoesFirst() async {
+        let queue = OutboundQueue(limit: 100, graceNanoseconds: 1_000)
+        #expect(queue.enqueue(message("q1"), key: "AAPL", now: 0) == .queued)
+        #expect(queue.enqueue(message("t1"), now: 0) == .queued)
+        #expect(queue.enqueue(message("m1"), key: "MSFT", now: 0) == .queued)
+        #expect(queue.enqueue(message("2"), urgent: true, now: 0) == .queued)
+        #expect(queue.enqueue(message("q2"), key: "AAPL", now: 0) == .conflated)
+        #expect(queue.enqueue(message("m2"), key: "MSFT", now: 0) == .conflated)
+        #expect(queue.enqueue(message("2b"), urgent: true, now: 0) == .queued)
+        #expect(texts(await queue.next()) == ["2b", "2", "q2", "t1", "m2"])
+        #expect(queue.enqueue(message("q3"), key: "AAPL", now: 0) == .queued)
+        #expect(texts(await queue.next()) == ["q3"])
+    }
+
     @Test("a queue over its limit past the grace period, or at four times the limit, overflows")
     func overflow() {
         let slow = OutboundQueue(limit: 2, graceNanoseconds: 1_000)

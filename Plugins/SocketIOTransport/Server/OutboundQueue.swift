@@ -26,6 +26,8 @@ struct OutboundMessage: Sendable {
 /// A client's bounded queue of unsent messages.
 ///
 /// - A message with a conflation key replaces the unsent message with the same key in place (newest wins).
+/// - An urgent message (the heartbeat's ping) goes ahead of every unsent message, so a client that reads
+///   slowly through a backlog still sees the ping in time and is not timed out for the data ahead of it.
 /// - Other messages are never dropped: when the queue stays above `limit` for longer than the grace period, or
 ///   reaches `4 × limit`, `enqueue` reports `.overflow` and the caller disconnects the client.
 ///
@@ -86,16 +88,23 @@ final class OutboundQueue: Sendable {
     /// Number of unsent messages.
     var count: Int { state.withLock { $0.entries.count } }
 
-    /// Adds a message, conflating by `key` when given. `now` is monotonic nanoseconds.
-    func enqueue(_ message: OutboundMessage, key: String? = nil, now: Int64) -> EnqueueResult {
+    /// Adds a message, conflating by `key` when given, or ahead of everything unsent when `urgent`. `now` is
+    /// monotonic nanoseconds.
+    func enqueue(_ message: OutboundMessage, key: String? = nil, urgent: Bool = false, now: Int64) -> EnqueueResult {
         let (result, resume): (EnqueueResult, (Waiter, [OutboundMessage])?) = state.withLock { state in
             guard !state.closed else { return (.closed, nil) }
-            if let key, let sequence = state.keyed[key], sequence >= state.firstSequence {
+            if urgent {
+                // Entry i has sequence firstSequence + i, so moving firstSequence back by one keeps every keyed
+                // entry's sequence valid.
+                state.entries.prepend(Entry(message: message, key: nil))
+                state.firstSequence -= 1
+            } else if let key, let sequence = state.keyed[key], sequence >= state.firstSequence {
                 state.entries[sequence - state.firstSequence].message = message
                 return (.conflated, nil)
+            } else {
+                if let key { state.keyed[key] = state.firstSequence + state.entries.count }
+                state.entries.append(Entry(message: message, key: key))
             }
-            if let key { state.keyed[key] = state.firstSequence + state.entries.count }
-            state.entries.append(Entry(message: message, key: key))
             if state.entries.count > limit {
                 let since = state.overLimitSince ?? now
                 state.overLimitSince = since

@@ -158,7 +158,8 @@ public final class SocketIOServer: Service, Sendable {
                         closeSession(session, reason: "slow consumer: outbound queue stayed over its limit")
                     }
                 case .sendPing:
-                    enqueue(OutboundMessage(.text("2")), to: session)
+                    // Ahead of any backlog: the client's ping timeout must not count the data queued before it.
+                    enqueue(OutboundMessage(.text("2")), to: session, urgent: true)
                 case .close(let reason):
                     closeSession(session, reason: reason)
                 }
@@ -330,8 +331,8 @@ public final class SocketIOServer: Service, Sendable {
         return OutboundMessage(frames: frames)
     }
 
-    func enqueue(_ message: OutboundMessage, to session: EngineSession, key: String? = nil) {
-        switch session.queue.enqueue(message, key: key, now: clock.now()) {
+    func enqueue(_ message: OutboundMessage, to session: EngineSession, key: String? = nil, urgent: Bool = false) {
+        switch session.queue.enqueue(message, key: key, urgent: urgent, now: clock.now()) {
         case .queued: counters.add(.messagesQueued)
         case .conflated: counters.add(.messagesConflated)
         case .overflow:
