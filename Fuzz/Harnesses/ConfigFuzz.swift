@@ -1,0 +1,20 @@
+// libFuzzer harness: the host's YAML configuration loader (Sources/Host/Config).
+// Invariants: parsing is deterministic (same error or same slots), errors carry a message, and a loaded
+// configuration has a provider, a cache and at least one transport slot with plugin names.
+@testable import Host
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+    let loader = ConfigurationLoader(environment: ["FUZZ_SET": "value"])
+    do {
+        let configuration = try loader.parse(text, sourcePath: "fuzz.yaml")
+        precondition(!configuration.transports.isEmpty, "a configuration without transports was accepted")
+        for slot in configuration.slots { precondition(!slot.plugin.isEmpty, "an empty plugin name was accepted") }
+        let again = try loader.parse(text, sourcePath: "fuzz.yaml")
+        precondition(again.slots.map(\.plugin) == configuration.slots.map(\.plugin), "parsing is not deterministic")
+    } catch {
+        precondition(!error.description.isEmpty, "an error without a message")
+    }
+    return 0
+}
