@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Builds and runs the libFuzzer harnesses in Fuzz/Harnesses (one per decoder) outside the normal SwiftPM build.
 #
-#   scripts/fuzz.sh [target ...] [--runs N | --seconds S] [--jobs J]
+#   scripts/fuzz.sh [target ...] [--runs N | --seconds S] [--debug]
 #
 # Targets: engineio socketio massive-frames occ recording config rest (default: all).
 # Each harness is compiled with `swiftc -sanitize=fuzzer,address -parse-as-library`, together with the modules it
 # needs, which are compiled here from the project's sources (and swift-log / Yams from the SwiftPM checkouts)
 # with the same instrumentation, so libFuzzer gets coverage from the decoders themselves. Builds go to
 # Fuzz/.build; the committed seed corpus in Fuzz/corpus/<target> is copied to a scratch corpus so runs never
-# modify it. A crash or a hang (over 10 s per input) fails the script and leaves the input in Fuzz/.build/crashes.
+# modify it. A crash or a hang (over 10 s per input) fails the script and leaves the input in
+# Fuzz/.build/<opt>/crashes. --debug compiles without optimization (faster to build, slower to run: for short
+# CI runs). Delete Fuzz/.build to force a rebuild after changing compiler flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 all_targets=(engineio socketio massive-frames occ recording config rest)
+optimize=(-O)
 targets=()
 runs=""
 seconds=""
@@ -21,6 +24,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --runs) runs="$2"; shift 2 ;;
         --seconds) seconds="$2"; shift 2 ;;
+        --debug) optimize=(-Onone); shift ;;
         -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) targets+=("$1"); shift ;;
@@ -29,7 +33,7 @@ done
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 if [ -z "$runs" ] && [ -z "$seconds" ]; then runs=100000; fi
 
-out="$root/Fuzz/.build"
+out="$root/Fuzz/.build/${optimize[0]#-}"
 mods="$out/modules"
 mkdir -p "$mods" "$out/bin" "$out/crashes"
 
@@ -39,19 +43,19 @@ if [ ! -d "$checkouts/swift-log" ] || [ ! -d "$checkouts/Yams" ]; then
     swift package resolve >/dev/null
 fi
 
-optimize=(-O)
 sanitize=(-sanitize=fuzzer,address)
 common=(-swift-version 6 -package-name markethub -parse-as-library "${optimize[@]}" "${sanitize[@]}" -I "$mods" -L "$mods"
     -Xcc -fmodule-map-file="$mods/PluginAPI.modulemap" -Xcc -fmodule-map-file="$root/Sources/CZlib/module.modulemap"
     -I "$checkouts/Yams/Sources/CYaml/include"
     -enable-upcoming-feature ExistentialAny -enable-upcoming-feature MemberImportVisibility)
 
-cat > "$mods/PluginAPI.modulemap" <<MAP
-module PluginAPI {
-    header "$root/Sources/PluginAPI/include/markethub_plugin.h"
+modulemap="module PluginAPI {
+    header \"$root/Sources/PluginAPI/include/markethub_plugin.h\"
     export *
-}
-MAP
+}"
+if [ "$(cat "$mods/PluginAPI.modulemap" 2>/dev/null)" != "$modulemap" ]; then
+    printf '%s\n' "$modulemap" >"$mods/PluginAPI.modulemap"
+fi
 
 # Compiles one Swift module into a static library (skipped when it is newer than all its sources).
 module() {
@@ -62,7 +66,7 @@ module() {
         if [[ "$arg" == *.swift ]]; then sources+=("$arg"); else extra+=("$arg"); fi
     done
     local lib="$mods/lib$name.a"
-    if [ -f "$lib" ] && [ -z "$(find "${sources[@]}" "$0" -newer "$lib" 2>/dev/null | head -1)" ]; then return; fi
+    if [ -f "$lib" ] && [ -z "$(find "${sources[@]}" -newer "$lib" 2>/dev/null | head -1)" ]; then return; fi
     echo "-- module $name (${#sources[@]} files)"
     swiftc "${common[@]}" "${extra[@]}" -module-name "$name" -emit-library -static -emit-module \
         -emit-module-path "$mods/$name.swiftmodule" -o "$lib" "${sources[@]}" 2>&1 | grep -v "^$" | grep -E "error|warning: .*$root" || true
@@ -89,16 +93,16 @@ build_yams() {
     fi
     module Yams $(find "$checkouts/Yams/Sources/Yams" -name "*.swift") -suppress-warnings -package-name Yams -swift-version 5 -D SWIFT_PACKAGE
 }
-# The host's pure parts: configuration loading and the REST route parsers (no services, no plugin loading).
+# The host without its runtime wiring (HostRuntime, HostRoutes, PluginSetService) and with a stub
+# ServiceLifecycle (Fuzz/Stubs): the harnesses call only its configuration loader and REST parsers.
 build_host() {
     build_wire; build_yams
     module OptionMath "$root"/Sources/OptionMath/*.swift
+    module ServiceLifecycle "$root"/Fuzz/Stubs/ServiceLifecycleStub.swift
     local files=()
     while IFS= read -r f; do files+=("$f"); done < <(
-        find "$root/Sources/Host" -name '*.swift' | sort | while read -r f; do
-            grep -q '^import ServiceLifecycle' "$f" || echo "$f"
-        done)
-    module Host "${files[@]}"
+        find "$root/Sources/Host" -name '*.swift' | sort | grep -v -E '/(HostRuntime|HostRoutes|PluginSetService)\.swift$')
+    module Host "${files[@]}" -enable-testing
 }
 
 # Builds one harness: target name, harness file, module builder, libraries to link.
@@ -106,7 +110,8 @@ harness() {
     local target="$1" file="$2" builder="$3"; shift 3
     $builder
     local binary="$out/bin/fuzz-$target"
-    if [ -f "$binary" ] && [ -z "$(find "$root/Fuzz/Harnesses/$file" "$mods" -newer "$binary" | head -1)" ]; then return; fi
+    if [ -f "$binary" ] && [ -z "$(find "$root/Fuzz/Harnesses/$file" "$mods" \( -name '*.a' -o -name '*.swift' \) -newer "$binary" | head -1)" ]
+    then return; fi
     echo "-- harness $target"
     local libs=()
     for lib in "$@"; do libs+=("-l$lib"); done
@@ -122,8 +127,8 @@ build_target() {
         massive-frames) harness massive-frames MassiveFramesFuzz.swift build_wire MassiveWire MarketCalendar PluginKit Logging ;;
         occ) harness occ OCCFuzz.swift build_wire MassiveWire MarketCalendar PluginKit Logging ;;
         recording) harness recording RecordingFuzz.swift build_recording Recording MassiveWire MarketCalendar PluginKit Logging ;;
-        config) harness config ConfigFuzz.swift build_host Host OptionMath MassiveWire MarketCalendar PluginKit Logging Yams CYaml ;;
-        rest) harness rest RESTFuzz.swift build_host Host OptionMath MassiveWire MarketCalendar PluginKit Logging Yams CYaml ;;
+        config) harness config ConfigFuzz.swift build_host Host ServiceLifecycle OptionMath MassiveWire MarketCalendar PluginKit Logging Yams CYaml ;;
+        rest) harness rest RESTFuzz.swift build_host Host ServiceLifecycle OptionMath MassiveWire MarketCalendar PluginKit Logging Yams CYaml ;;
         *) echo "unknown fuzz target '$1' (targets: ${all_targets[*]})" >&2; exit 2 ;;
     esac
 }
@@ -142,7 +147,7 @@ for target in "${targets[@]}"; do
     [ -f "$root/Fuzz/dict/$target.dict" ] && dict=(-dict="$root/Fuzz/dict/$target.dict")
     log="$out/fuzz-$target.log"
     echo "== fuzz $target ${limit[*]}"
-    if ASAN_OPTIONS=detect_leaks=0 "$out/bin/fuzz-$target" "${limit[@]}" "${dict[@]}" -timeout=10 -rss_limit_mb=2048 \
+    if SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$out/bin/fuzz-$target" "${limit[@]}" "${dict[@]}" -timeout=10 -rss_limit_mb=2048 \
         -max_len=4096 -print_final_stats=1 -artifact_prefix="$out/crashes/$target/" "$corpus" >"$log" 2>&1; then
         executions=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
         summary+=("$target: ${executions:-?} executions, no crashes")

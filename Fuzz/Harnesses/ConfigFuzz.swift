@@ -9,12 +9,17 @@ public func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let loader = ConfigurationLoader(environment: ["FUZZ_SET": "value"])
     do {
         let configuration = try loader.parse(text, sourcePath: "fuzz.yaml")
-        precondition(!configuration.transports.isEmpty, "a configuration without transports was accepted")
-        for slot in configuration.slots { precondition(!slot.plugin.isEmpty, "an empty plugin name was accepted") }
+        check(!configuration.transports.isEmpty, "a configuration without transports was accepted")
+        for slot in configuration.slots { check(!slot.plugin.isEmpty, "an empty plugin name was accepted") }
         let again = try loader.parse(text, sourcePath: "fuzz.yaml")
-        precondition(again.slots.map(\.plugin) == configuration.slots.map(\.plugin), "parsing is not deterministic")
+        check(again.slots.map(\.plugin) == configuration.slots.map(\.plugin), "parsing is not deterministic")
     } catch {
-        precondition(!error.description.isEmpty, "an error without a message")
+        check(!error.description.isEmpty, "an error without a message")
     }
     return 0
+}
+
+/// A failed invariant stops the run with its message (unlike `precondition`, also in optimized builds).
+func check(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
+    if !condition() { fatalError(message()) }
 }
