@@ -7,6 +7,7 @@
 #                    python-socketio clients from a virtual environment (PyPI)
 #   libmongoc-dev    MongoCache links the system libmongoc (and libbson)
 #   pkg-config       SwiftPM finds libmongoc's headers and libraries through pkg-config (libmongoc-1.0)
+#   openssl, curl    the TLS test makes a self-signed certificate; the API fuzz script polls /health
 # Everything else (SQLite, SwiftNIO, ...) comes from the Swift package mirror.
 set -euo pipefail
 missing=()
@@ -17,6 +18,8 @@ command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 [ -f /usr/include/libmongoc-1.0/mongoc/mongoc.h ] || missing+=(libmongoc-dev)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "missing packages: ${missing[*]} (run as root, or install them with apt-get)" >&2
