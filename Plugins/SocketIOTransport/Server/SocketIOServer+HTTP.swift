@@ -66,8 +66,9 @@ extension SocketIOServer {
             }
         }
         for path in ["/api/**", "/health", "/metrics", "/openapi.yaml"] {
-            // TRACE too, so the host answers 405 (with Allow) rather than the router's bare 404.
-            for method in [HTTPRequest.Method.get, .head, .post, .put, .patch, .delete, .trace] {
+            // TRACE and QUERY too, so the host answers 405 (with Allow) rather than the router's bare 404.
+            let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .trace]
+            for method in methods + [HTTPRequest.Method("QUERY")].compactMap({ $0 }) {
                 router.on(RouterPath(path), method: method) { request, context in
                     try await self.forward(request, context: context)
                 }
