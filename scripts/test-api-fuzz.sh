@@ -4,8 +4,8 @@
 # Fails on any 5xx, any response that does not match the schema, and any other schemathesis check except two:
 # positive_data_acceptance (the API has cross-parameter rules OpenAPI cannot express: from <= to,
 # strikeMin <= strikeMax, a contract expiring on the given expiration, real calendar dates; breaking them is
-# a correct 400) and max_response_time (look-ups of unknown symbols wait on the provider; timing is not a
-# property of the schema).
+# a correct 400). Response times are only bounded at 120 s (look-ups of unknown symbols wait on the provider
+# and the machine may be loaded; timing is not a property of the schema).
 #
 #   scripts/test-api-fuzz.sh [--examples N]     N examples per operation and phase (default 100: > 1000 cases)
 #
@@ -80,7 +80,7 @@ echo "== schemathesis against http://127.0.0.1:$port ($examples examples per ope
 report="$work/schemathesis.txt"
 set +e
 .venv-api-fuzz/bin/schemathesis --no-color run "$root/docs/openapi.yaml" --url "http://127.0.0.1:$port" \
-    --checks all --exclude-checks positive_data_acceptance,max_response_time --max-examples "$examples" --workers 1 --request-timeout 60 --seed 1 \
+    --checks all --exclude-checks positive_data_acceptance --max-response-time 120 --max-examples "$examples" --workers 1 --request-timeout 60 --seed 1 \
     --suppress-health-check all 2>&1 | tee "$report"
 result=${PIPESTATUS[0]}
 set -e

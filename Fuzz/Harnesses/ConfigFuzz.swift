@@ -1,6 +1,7 @@
 // libFuzzer harness: the host's YAML configuration loader (Sources/Host/Config).
-// Invariants: parsing is deterministic (same error or same slots), errors carry a message, and a loaded
-// configuration has a provider, a cache and at least one transport slot with plugin names.
+// Invariants: parsing is deterministic (same error or same slots), errors carry a message, and every slot of a
+// loaded configuration names a plugin. (A configuration without transports is valid: the host then serves
+// nothing over the network.)
 @testable import Host
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -9,7 +10,6 @@ public func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let loader = ConfigurationLoader(environment: ["FUZZ_SET": "value"])
     do {
         let configuration = try loader.parse(text, sourcePath: "fuzz.yaml")
-        check(!configuration.transports.isEmpty, "a configuration without transports was accepted")
         for slot in configuration.slots { check(!slot.plugin.isEmpty, "an empty plugin name was accepted") }
         let again = try loader.parse(text, sourcePath: "fuzz.yaml")
         check(again.slots.map(\.plugin) == configuration.slots.map(\.plugin), "parsing is not deterministic")
