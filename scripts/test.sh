@@ -10,13 +10,19 @@
 #      product (`markethub serve` with the recorded provider, the embedded cache and the transport),
 #   6. runs a 2-minute fault soak and the slow-consumer test against the whole product (scripts/soak.sh,
 #      scripts/slow-consumer.sh),
-#   7. runs the web client in headless Chromium against the whole product (scripts/test-browser.sh).
+#   7. runs the web client in headless Chromium against the whole product (scripts/test-browser.sh),
+#   8. fuzzes every decoder briefly (scripts/fuzz.sh) and the HTTP API (scripts/test-api-fuzz.sh), then checks
+#      that no test API key reached a log, recording or response (scripts/scan-secrets.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 scripts/setup-test-peers.sh
 export MARKETHUB_NX27017="${MARKETHUB_NX27017:-$(pwd)/.venv-test-peers}"
+# Test servers keep their logs, recordings and captured responses here; scan-secrets checks them at the end.
+export MARKETHUB_TEST_LOG_DIR="$(pwd)/artifacts/test-logs"
+rm -rf "$MARKETHUB_TEST_LOG_DIR" && mkdir -p "$MARKETHUB_TEST_LOG_DIR"
+scan_marker="$MARKETHUB_TEST_LOG_DIR/.started" && touch "$scan_marker"
 
 echo "== build"
 build_log=$(mktemp)
@@ -39,6 +45,7 @@ echo "== swift test (host, plugins, caches, recorded provider)"
 swift test --skip SocketIOTests 2>&1 | tee "$build_log"
 echo "== swift test (Socket.IO transport)"
 swift test --filter SocketIOTests 2>&1 | tee -a "$build_log"
+cp "$build_log" "$MARKETHUB_TEST_LOG_DIR/swift-test.log"
 if grep -E "^${root}/(Sources|Plugins|Tests|Examples|Benchmarks)/.*: warning:" "$build_log" >/dev/null; then
     echo "warnings in test code:" >&2
     grep -E "^${root}/(Sources|Plugins|Tests|Examples|Benchmarks)/.*: warning:" "$build_log" | sort -u >&2
@@ -53,3 +60,12 @@ scripts/soak.sh --minutes 2 --clients 60 && scripts/slow-consumer.sh
 
 echo "== browser (headless Chromium)"
 scripts/test-browser.sh
+
+echo "== fuzz (libFuzzer, a short run of every decoder's harness)"
+scripts/fuzz.sh --debug --runs 20000 --seconds 10
+
+echo "== API fuzz (schemathesis against docs/openapi.yaml, short)"
+scripts/test-api-fuzz.sh --examples 15
+
+echo "== secrets (no test API key in any log, recording or captured response)"
+scripts/scan-secrets.sh --since "$scan_marker"

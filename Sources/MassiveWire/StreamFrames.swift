@@ -396,6 +396,13 @@ public struct FrameDecoder: Sendable {
         String(decoding: UnsafeBufferPointer(rebasing: scanner.bytes[key]), as: UTF8.self)
     }
 
+    /// Stream milliseconds as nanoseconds plus `shift`; nil when that does not fit in 64 bits.
+    static func nanoseconds(_ milliseconds: Int64, shift: Int64) -> Int64? {
+        let (scaled, overflow) = milliseconds.multipliedReportingOverflow(by: 1_000_000)
+        let (shifted, shiftOverflow) = scaled.addingReportingOverflow(shift)
+        return overflow || shiftOverflow ? nil : shifted
+    }
+
     private func build(_ f: Fields, symbol: String?, scanner: JSONScanner) throws(JSONError) -> ElementResult {
         guard let ev = f.ev else { return .failure("missing ev") }
         let shiftNanoseconds = shiftMilliseconds &* 1_000_000
@@ -409,6 +416,9 @@ public struct FrameDecoder: Sendable {
             guard let t = f.t, let bid = f.bidPrice, let ask = f.askPrice else {
                 return .failure("quote \(symbol) lacks t, bp or ap")
             }
+            guard let nanoseconds = Self.nanoseconds(t, shift: shiftNanoseconds) else {
+                return .failure("quote \(symbol) has a timestamp out of range")
+            }
             let lot: Double = f.isOption ? 1 : 100
             var flags: UInt32 = 0
             if bid > ask, ask > 0 { flags |= UInt32(MH_QUOTE_CROSSED) }
@@ -417,7 +427,7 @@ public struct FrameDecoder: Sendable {
             return .success(
                 .quote(
                     Quote(
-                        symbol: symbol, timestampNanoseconds: t &* 1_000_000 &+ shiftNanoseconds, bidPrice: bid,
+                        symbol: symbol, timestampNanoseconds: nanoseconds, bidPrice: bid,
                         askPrice: ask, bidSize: (f.bidSize ?? .nan) * lot, askSize: (f.askSize ?? .nan) * lot,
                         bidExchange: Int32(clamping: f.bidExchange ?? -1),
                         askExchange: Int32(clamping: f.askExchange ?? -1), sequence: f.q ?? -1, flags: flags
@@ -427,10 +437,13 @@ public struct FrameDecoder: Sendable {
             guard let t = f.t, let price = f.p, let size = f.s else {
                 return .failure("trade \(symbol) lacks t, p or s")
             }
+            guard let nanoseconds = Self.nanoseconds(t, shift: shiftNanoseconds) else {
+                return .failure("trade \(symbol) has a timestamp out of range")
+            }
             return .success(
                 .trade(
                     Trade(
-                        symbol: symbol, timestampNanoseconds: t &* 1_000_000 &+ shiftNanoseconds, price: price,
+                        symbol: symbol, timestampNanoseconds: nanoseconds, price: price,
                         size: size, exchange: Int32(clamping: f.x ?? -1), conditions: f.conditions.array,
                         sequence: f.q ?? -1, tradeID: try text(f.tradeID) ?? ""
                     )))
@@ -440,6 +453,11 @@ public struct FrameDecoder: Sendable {
                 return .failure("aggregate \(symbol) lacks s, o, h, l or c")
             }
             let second = ev == .second
+            // Times beyond ±10^15 ms (year 33,000) are garbage, and would overflow once shifted or converted.
+            let limit: Int64 = 1_000_000_000_000_000
+            guard start.isFinite, abs(start) < Double(limit), (f.e ?? 0).magnitude < UInt64(limit) else {
+                return .failure("aggregate \(symbol) has a start or end out of range")
+            }
             let startMilliseconds = Int64(start) &+ shiftMilliseconds
             let end = f.e.map { $0 &+ shiftMilliseconds } ?? startMilliseconds + (second ? 1_000 : 60_000)
             return .success(

@@ -292,6 +292,35 @@ struct MassiveRESTTests {
         #expect(delayed.wsURL == "wss://delayed.massive.com" && delayed.restURL == "https://api.massive.com")
     }
 
+    @Test("vendor URLs: TLS by default; plain http/ws only for a loopback host or with allowInsecure")
+    func transportSecurity() throws {
+        func parse(_ members: String) -> Result<MassiveConfiguration, PluginError> {
+            let text = "{\"apiKey\":\"\(testKey)\"\(members)}"
+            return Result { () throws(PluginError) in try MassiveConfiguration.parse(Array(text.utf8)) }
+        }
+        let defaults = try parse("").get()
+        #expect(defaults.restURL == "https://api.massive.com" && defaults.wsURL == "wss://socket.massive.com")
+        for loopback in ["127.0.0.1:9100", "localhost:9100", "[::1]:9100", "127.1.2.3"] {
+            let local = try parse(#","restURL":"http://\#(loopback)","wsURL":"ws://\#(loopback)""#).get()
+            #expect(local.restURL == "http://\(loopback)")
+        }
+        for (key, url) in [
+            ("restURL", "http://api.massive.com"), ("wsURL", "ws://socket.massive.com"),
+            ("restURL", "http://127.0.0.1.evil.example"), ("wsURL", "ws://10.0.0.5:9100"),
+            ("restURL", "http://user@example.com?apiKey=\(testKey)"),
+        ] {
+            guard case .failure(let error) = parse(#","\#(key)":"\#(url)""#) else {
+                Issue.record("\(url) was accepted without allowInsecure")
+                continue
+            }
+            #expect(error.message.contains("\(key) ") && error.message.contains("allowInsecure"))
+            #expect(!error.message.contains(testKey))
+        }
+        let remote = #","restURL":"http://10.0.0.5:9100","wsURL":"ws://10.0.0.5:9100""#
+        let insecure = try parse(remote + #","allowInsecure":true"#).get()
+        #expect(insecure.wsURL == "ws://10.0.0.5:9100")
+    }
+
     @Test("next_url: only the path and cursor are kept, any apiKey the vendor added is dropped")
     func nextURL() {
         let redacted = Redactor.stripQueryKey("https://api.massive.com/v3/x?cursor=abc&apiKey=\(testKey)&b=1")

@@ -10,7 +10,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// A key distinctive enough that a scan for it cannot match anything by accident.
-let testKey = "mh-test-KEY-7f3a9c51e2d84b06"
+let testKey = "mh-secret-canary-7f3a9c51e2d84b06"
 
 /// Everything a provider pushed into its sink.
 final class CollectingSink: ReplaySink {

@@ -92,6 +92,21 @@ import Testing
         #expect(issues.map(\.element) == [0, 2, 3, 5])
     }
 
+    /// Found by the frame fuzzer (Fuzz/Harnesses/MassiveFramesFuzz.swift): a microsecond-sized `t` wrapped
+    /// around when converted to nanoseconds, and an aggregate start beyond Int64 trapped.
+    @Test func timesOutOfRangeAreIssuesNotWrappedOrTrapped() {
+        let frame =
+            #"[{"ev":"Q","sym":"AAPL","bp":1,"ap":2,"t":1765208712812093},{"ev":"T","sym":"B","p":2,"s":1,"t":-9223372036854775807},"#
+            + #"{"ev":"A","sym":"C","s":1e30,"o":1,"h":1,"l":1,"c":1},{"ev":"AM","sym":"D","s":1,"e":-9223372036854775807,"o":1,"h":1,"l":1,"c":1},"#
+            + #"{"ev":"T","sym":"OK","p":2,"s":1,"t":1765208712812}]"#
+        let (events, issues) = decoder.decode(frame)
+        #expect(events.map(\.symbol) == ["OK"])
+        #expect(issues.map(\.element) == [0, 1, 2, 3])
+        #expect(issues.allSatisfy { $0.message.contains("out of range") }, "\(issues)")
+        let shifted = FrameDecoder(shiftMilliseconds: Int64.max / 1_000_000)
+        #expect(shifted.decode(#"[{"ev":"T","sym":"X","p":1,"s":1,"t":9223372036854}]"#).events.isEmpty)
+    }
+
     @Test func malformedFramesAreIssuesNotTraps() {
         for text in ["", "{", "[", "[{\"ev\":\"T\"", "not json", "{\"ev\":\"T\"}", "[1,]", "[] x", "[\"\\u12\"]"] {
             let (events, issues) = decoder.decode(text)

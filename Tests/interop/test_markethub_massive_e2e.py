@@ -18,7 +18,7 @@ from conftest import ROOT, free_port, wait_for
 BUILD = os.path.join(ROOT, ".build", "debug")
 MARKETHUB = os.environ.get("MARKETHUB_BIN", os.path.join(BUILD, "markethub"))
 FAKE = os.environ.get("FAKE_MASSIVE_BIN", os.path.join(BUILD, "fake-massive"))
-KEY = "e2e-KEY-5b1f0c9d7a"
+KEY = "mh-secret-canary-e2e-5b1f0c9d7a"
 
 
 class Stack:

@@ -46,6 +46,24 @@ public struct MassiveConfiguration: Sendable {
         self.feeds = feeds
     }
 
+    /// True when the URL's host is a loopback address (`localhost`, 127.0.0.0/8, `::1`): plain `http://` and
+    /// `ws://` are accepted for those without `allowInsecure`, so a local `fake-massive` needs no extra key.
+    static func isLoopback(_ url: String) -> Bool {
+        guard let schemeEnd = url.firstRange(of: "://") else { return false }
+        var authority = url[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        let host: Substring
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return false }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+        } else {
+            host = authority.prefix { $0 != ":" }
+        }
+        if host.lowercased() == "localhost" || host == "::1" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
     static func trimmed(_ url: String) -> String {
         var url = url
         while url.hasSuffix("/") { url.removeLast() }
@@ -64,7 +82,7 @@ public struct MassiveConfiguration: Sendable {
         let known: Set<String> = [
             "apiKey", "restURL", "wsURL", "delayed", "feeds", "requestTimeoutMs", "maxConcurrentRequests",
             "defaultRetryAfterMs", "maxPages", "initialBackoffMs", "maxBackoffMs", "pingIntervalMs",
-            "subscribeBatchMs", "maxOptionQuoteSubscriptions", "maxFrameBytes", "recordTo",
+            "subscribeBatchMs", "maxOptionQuoteSubscriptions", "maxFrameBytes", "recordTo", "allowInsecure",
         ]
         for (key, _) in members where !known.contains(key) {
             throw .invalid("unknown configuration key \(key) (known: \(known.sorted().joined(separator: ", ")))")
@@ -79,6 +97,13 @@ public struct MassiveConfiguration: Sendable {
         where !schemes.contains(where: { url.hasPrefix($0) }) {
             throw .invalid(
                 "\(name) must start with \(schemes.joined(separator: " or ")), got \(Redactor(key).clean(url))")
+        }
+        let allowInsecure = json["allowInsecure"]?.bool ?? false
+        for (name, url) in [("restURL", rest), ("wsURL", ws)]
+        where !allowInsecure && (url.hasPrefix("http://") || url.hasPrefix("ws://")) && !Self.isLoopback(url) {
+            throw .invalid(
+                "\(name) \(Redactor(key).clean(url)) is not encrypted: the API key would cross the network in clear text; "
+                    + "use https:// or wss://, or set allowInsecure: true (only for a trusted local fake)")
         }
         var feeds: [Feed] = [.stocks, .options]
         if let list = json["feeds"] {

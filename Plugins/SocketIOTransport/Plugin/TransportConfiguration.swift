@@ -69,6 +69,17 @@ extension SocketIOServerConfiguration {
             case "maxQueuedMessages": configuration.maxQueuedMessages = try integer(key, value)
             case "slowClientGrace": configuration.slowClientGrace = try integer(key, value)
             case "socketSendBuffer": configuration.socketSendBuffer = try integer(key, value)
+            case "tls":
+                guard case .object(let tlsMembers) = value else {
+                    throw .invalid("tls must be an object {certificate, privateKey}")
+                }
+                for (tlsKey, tlsValue) in tlsMembers {
+                    switch tlsKey {
+                    case "certificate": configuration.tlsCertificatePath = try string("tls.certificate", tlsValue)
+                    case "privateKey": configuration.tlsPrivateKeyPath = try string("tls.privateKey", tlsValue)
+                    default: unknown.append("tls.\(tlsKey)")
+                    }
+                }
             case "metricsInterval": metricsInterval = try integer(key, value)
             default: unknown.append(key)
             }

@@ -1,5 +1,7 @@
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -36,7 +38,7 @@ extension SocketIOServer {
         return address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 
-    func makeApplication(threadPool: NIOThreadPool) -> some ApplicationProtocol {
+    func makeApplication(threadPool: NIOThreadPool) throws -> some ApplicationProtocol {
         let router = Router(context: SocketIORequestContext.self)
         router.add(middleware: CORSAllowlistMiddleware(origins: configuration.corsOrigins))
         router.add(middleware: JSONErrorMiddleware())
@@ -64,7 +66,9 @@ extension SocketIOServer {
             }
         }
         for path in ["/api/**", "/health", "/metrics", "/openapi.yaml"] {
-            for method in [HTTPRequest.Method.get, .head, .post, .put, .patch, .delete] {
+            // TRACE and QUERY too, so the host answers 405 (with Allow) rather than the router's bare 404.
+            let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .trace]
+            for method in methods + [HTTPRequest.Method("QUERY")].compactMap({ $0 }) {
                 router.on(RouterPath(path), method: method) { request, context in
                     try await self.forward(request, context: context)
                 }
@@ -73,18 +77,20 @@ extension SocketIOServer {
         let ws = WebSocketServerConfiguration(
             maxFrameSize: configuration.maxPayload, autoPing: .disabled, closeTimeout: .seconds(2)
         )
+        var server = HTTPServerBuilder.http1WebSocketUpgrade(configuration: .init(ws: ws)) { head, channel, _ in
+            let sendBuffer = self.configuration.socketSendBuffer
+            if sendBuffer > 0 {
+                // Best effort: a refused option leaves the kernel's default, which still works.
+                channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(sendBuffer))
+                    .whenFailure { _ in }
+            }
+            return self.shouldUpgrade(
+                head, channel: channel, remoteAddress: channel.remoteAddress.map(Self.describe) ?? "")
+        }
+        if let tls = try makeTLSConfiguration() { server = try .tls(server, tlsConfiguration: tls) }
         return Application(
             router: router,
-            server: .http1WebSocketUpgrade(configuration: .init(ws: ws)) { head, channel, _ in
-                let sendBuffer = self.configuration.socketSendBuffer
-                if sendBuffer > 0 {
-                    // Best effort: a refused option leaves the kernel's default, which still works.
-                    channel.setOption(ChannelOptions.socketOption(.so_sndbuf), value: SocketOptionValue(sendBuffer))
-                        .whenFailure { _ in }
-                }
-                return self.shouldUpgrade(
-                    head, channel: channel, remoteAddress: channel.remoteAddress.map(Self.describe) ?? "")
-            },
+            server: server,
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "MarketHub"
             ),

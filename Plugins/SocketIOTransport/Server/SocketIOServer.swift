@@ -86,7 +86,13 @@ public final class SocketIOServer: Service, Sendable {
     public func run() async throws {
         let threadPool = NIOThreadPool(numberOfThreads: 1)
         threadPool.start()
-        let application = makeApplication(threadPool: threadPool)
+        let made = Result { try makeApplication(threadPool: threadPool) }
+        if case .failure(let error) = made {
+            try? await threadPool.shutdownGracefully()
+            failListening("\(error)")
+            throw error
+        }
+        let application = try made.get()
         var failure: (any Error)?
         do {
             // Long-lived connections (WebSockets, pending polls) would hold up the HTTP server's graceful

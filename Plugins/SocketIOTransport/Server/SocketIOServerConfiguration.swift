@@ -12,6 +12,8 @@
 /// - `eventsPerSecond` (double, default 50) and `eventBurst` (int, default 100): per-client inbound event limit.
 /// - `maxBodyBytes` (int, default 1048576): HTTP body limit for forwarded requests.
 /// - `webRoot` (string, optional): folder served at `/`.
+/// - `tls` (object, optional; default none = plain HTTP and WebSocket): `{"certificate": PEM file (the chain,
+///   leaf first), "privateKey": PEM file}`. With it the listener speaks only HTTPS and WSS.
 /// - `maxQueuedMessages` (int, default 1024) and `slowClientGrace` (ms, default 5000): a client whose unsent
 ///   messages stay above the limit for the grace period (or reach four times the limit) is disconnected.
 /// - `socketSendBuffer` (bytes, default 65536; 0 leaves the kernel's own sizing): the kernel send buffer of each
@@ -37,6 +39,9 @@ public struct SocketIOServerConfiguration: Sendable {
     public var eventBurst = 100
     public var maxBodyBytes = 1_048_576
     public var webRoot: String?
+    /// PEM files for TLS; both set or both nil.
+    public var tlsCertificatePath: String?
+    public var tlsPrivateKeyPath: String?
     public var maxQueuedMessages = 1_024
     public var slowClientGrace = 5_000
     public var socketSendBuffer = 65_536
@@ -74,6 +79,12 @@ public struct SocketIOServerConfiguration: Sendable {
         try require(slowClientGrace >= 0, "slowClientGrace", "must not be negative")
         try require(
             (0...Int(Int32.max / 2)).contains(socketSendBuffer), "socketSendBuffer", "must be 0 to \(Int32.max / 2)")
+        try require(
+            (tlsCertificatePath == nil) == (tlsPrivateKeyPath == nil), "tls",
+            "needs both certificate and privateKey (PEM file paths)")
+        try require(
+            tlsCertificatePath.map { !$0.isEmpty } ?? true && tlsPrivateKeyPath.map { !$0.isEmpty } ?? true, "tls",
+            "file paths must not be empty")
     }
 }
 

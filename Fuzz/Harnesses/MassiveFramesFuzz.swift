@@ -1,0 +1,46 @@
+// libFuzzer harness: the vendor WebSocket frame decoder (MassiveWire.FrameDecoder).
+// Invariants: decoding is deterministic, and every decoded quote, trade and status event re-encodes (FrameEncoder)
+// to a frame that decodes to the same events without issues.
+import MassiveWire
+import PluginKit
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzMassiveFrames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    let decoder = FrameDecoder()
+    let first = decoder.decode(bytes)
+    let second = decoder.decode(bytes)
+    // Events are compared by description: absent sizes decode to NaN, which is never == itself.
+    check(
+        "\(first.events)" == "\(second.events)" && first.issues == second.issues, "decoding is not deterministic")
+
+    var encoder = FrameEncoder()
+    var expected: [StreamEvent] = []
+    for event in first.events {
+        switch event {
+        case .quote(let quote):
+            encoder.append(quote)
+            expected.append(event)
+        case .trade(let trade):
+            encoder.append(trade)
+            expected.append(event)
+        case .status(let status):
+            encoder.append(status)
+            expected.append(event)
+        case .aggregate:
+            continue
+        }
+    }
+    if !expected.isEmpty {
+        let frame = encoder.take()
+        let again = decoder.decode(frame)
+        check(again.issues.isEmpty, "a re-encoded frame has issues: \(again.issues) in \(frame)")
+        check("\(again.events)" == "\(expected)", "re-encoding changed the events: \(frame)")
+    }
+    return 0
+}
+
+/// A failed invariant stops the run with its message (unlike `precondition`, also in optimized builds).
+func check(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
+    if !condition() { fatalError(message()) }
+}
