@@ -93,15 +93,30 @@ struct AggregatesTests {
         await f.close()
     }
 
-    @Test("1,000 concurrent identical cold requests make exactly one provider call")
+    @Test("1,000 concurrent identical cold requests make exactly one provider call while the clock moves")
     func singleFlight() async throws {
-        let f = try await Self.fixture()
+        // The provider answers after 200 ms (of the manual clock), so later requests find the first one in flight.
+        let latency: JSONValue = .array([
+            .object([
+                ("kind", .string("latency")), ("atMs", .integer(0)), ("durationMs", .integer(3_600_000)),
+                ("latencyMs", .integer(200)),
+            ])
+        ])
+        let f = try await Self.fixture(faults: latency)
+        // The clock keeps moving while requests arrive: a window that ends "now" must not make each one different.
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(2))
+                f.clock.advance(byNanoseconds: 3_000_000)
+            }
+        }
         let statuses = await withTaskGroup(of: Int.self) { group in
             for _ in 0..<1_000 { group.addTask { await f.get("ticker=SPY&timespan=day").status } }
             var out: [Int] = []
             for await status in group { out.append(status) }
             return out
         }
+        ticker.cancel()
         #expect(statuses.allSatisfy { $0 == 200 })
         #expect(f.providerFetches == 1, "fetches: \(f.providerFetches)")
         await f.close()

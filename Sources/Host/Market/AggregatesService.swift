@@ -328,9 +328,16 @@ public final class AggregatesService: Sendable {
         return lower...max(lower, upper)
     }
 
+    /// How far behind the clock a range's end may be and still mean "up to now" (requests queue briefly).
+    static let presentToleranceMilliseconds: Int64 = 5_000
+
     /// Fetches a range from the provider (shared among identical concurrent requests) and upserts it.
     func fetch(_ key: BarQuery, range: ClosedRange<Int64>) async -> FetchOutcome {
-        let flightKey = "\(key.ticker)|\(key.multiplier)|\(key.timespan.name)|\(range.lowerBound)|\(range.upperBound)"
+        // A range that runs up to the present ends at each request's own millisecond; such requests want the
+        // same thing ("up to now"), so they share one flight and take the leader's answer.
+        let upToNow = range.upperBound >= clock.nowMilliseconds - Self.presentToleranceMilliseconds
+        let end = upToNow ? "now" : String(range.upperBound)
+        let flightKey = "\(key.ticker)|\(key.multiplier)|\(key.timespan.name)|\(range.lowerBound)|\(end)"
         let (outcome, leader) = await flights.run(flightKey) { [self] in
             metrics.increment("markethub_aggs_provider_fetches_total", help: "Aggregates fetched from the provider")
             let result = await provider.request(
