@@ -109,7 +109,7 @@ struct ClusterNodeTests {
         // A shuts down: B takes the lease and ingests its own demand.
         try b.node.subscribe(["IWM"], channels: [.quotes])
         await a.stop()
-        #expect(await eventually(within: 3) { b.node.isHoldingLease })
+        #expect(await eventually(within: 10) { b.node.isHoldingLease })
         #expect(await eventually { b.upstream.symbols == ["IWM": [.quotes]] })
         await b.stop()
     }

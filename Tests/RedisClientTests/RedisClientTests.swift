@@ -31,7 +31,7 @@ func withSubscriber(
 
 /// Publishes `text` on `channel` until `inbox` has it (a subscription is confirmed asynchronously).
 func publishUntilReceived(
-    _ client: RedisClient, _ inbox: Inbox, channel: String, _ text: String, seconds: Double = 5
+    _ client: RedisClient, _ inbox: Inbox, channel: String, _ text: String, seconds: Double = 15
 ) async -> Bool {
     await eventually(within: seconds) {
         _ = try? await client.publish(channel, Array(text.utf8))

@@ -55,7 +55,8 @@ final class RedisTestServer: Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         self.process.withLock { $0 = process }
-        let deadline = ContinuousClock.now + .seconds(10)
+        // Generous: the whole suite runs in parallel on small CI machines, and this only bounds the wait.
+        let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if let connection = try? await RedisConnection.connect(
                 to: endpoint, group: MultiThreadedEventLoopGroup.singleton)
@@ -67,7 +68,7 @@ final class RedisTestServer: Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         stop()
-        throw Unavailable(description: "redis-server did not answer PING on port \(port) within 10 s")
+        throw Unavailable(description: "redis-server did not answer PING on port \(port) within 30 s")
     }
 
     /// Kills the server (SIGKILL: connections drop at once, as when a machine dies).
@@ -109,7 +110,7 @@ func freePort() throws -> Int {
 }
 
 /// Polls `condition` every 20 ms until it holds or `seconds` pass.
-func eventually(within seconds: Double = 5, _ condition: @Sendable () async -> Bool) async -> Bool {
+func eventually(within seconds: Double = 15, _ condition: @Sendable () async -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1_000))
     while ContinuousClock.now < deadline {
         if await condition() { return true }

@@ -9,22 +9,12 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 
 import requests
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, wait_for
 
 MARKETHUB = os.environ.get("MARKETHUB_BIN", os.path.join(ROOT, ".build", "debug", "markethub"))
-
-
-def wait_for(condition, seconds=5.0, interval=0.1):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 class RedisServer:

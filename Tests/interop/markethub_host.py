@@ -1,5 +1,6 @@
-"""A configurable `markethub serve` process for the hostile-traffic and security tests (synthetic provider,
-embedded cache, Socket.IO transport with the given transport config). Logs go to MARKETHUB_TEST_LOG_DIR when set
+"""A configurable `markethub serve` process for the end-to-end, hostile-traffic and security tests: a provider
+(the synthetic recorded one unless given), the embedded cache in the process's directory, the Socket.IO transport
+with the given transport config, and `host:` settings. Logs go to MARKETHUB_TEST_LOG_DIR when set
 (scripts/scan-secrets.sh scans that directory), else to the process's temporary directory."""
 
 import json
@@ -26,10 +27,11 @@ def log_directory(prefix):
 
 
 class MarketHub:
-    def __init__(self, transport=None, provider=None, environment=None, host=None, scheme="http"):
+    def __init__(self, transport=None, provider=None, environment=None, host=None, scheme="http",
+                 prefix="markethub-test-", directory=None, healthy_statuses=(200, 503)):
         self.port = free_port()
         self.scheme = scheme
-        self.directory = log_directory("markethub-hostile-")
+        self.directory = directory or log_directory(prefix)
         os.chmod(self.directory, 0o755)
         transport_config = {"host": "127.0.0.1", "port": self.port}
         transport_config.update(transport or {})
@@ -46,7 +48,7 @@ class MarketHub:
                 f"cache:\n  plugin: EmbeddedCache\n  config: {json.dumps({'path': self.directory + '/cache.sqlite'})}\n"
                 f"transports:\n  - plugin: SocketIOTransport\n    config: {json.dumps(transport_config)}\n"
             )
-        self.log = open(os.path.join(self.directory, "serve.log"), "w+")
+        self.log = open(os.path.join(self.directory, f"serve-{self.port}.log"), "w+")
         self.process = subprocess.Popen(
             [MARKETHUB, "serve", "--config", self.config], stdout=self.log, stderr=subprocess.STDOUT,
             cwd=self.directory, env=dict(os.environ, **(environment or {})),
@@ -55,8 +57,8 @@ class MarketHub:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.output()
             try:
-                # 503 is an answer too: a provider refused by the vendor is "down" but the host serves.
-                if self.get("/health", timeout=2).status_code in (200, 503):
+                # By default 503 is an answer too: a provider refused by the vendor is "down" but the host serves.
+                if self.get("/health", timeout=2).status_code in healthy_statuses:
                     return
             except requests.RequestException:
                 pass

@@ -1,11 +1,6 @@
 """The whole product end to end: `markethub serve` with the recorded provider (a synthetic session), the
 embedded SQLite cache and the Socket.IO transport, driven by python-socketio clients and plain HTTP."""
 
-import os
-import re
-import signal
-import subprocess
-import tempfile
 import threading
 import time
 
@@ -13,66 +8,16 @@ import pytest
 import requests
 import socketio
 
-from conftest import ROOT, free_port
+from conftest import wait_for
+from markethub_host import MARKETHUB, MarketHub
 
-MARKETHUB = os.environ.get("MARKETHUB_BIN", os.path.join(ROOT, ".build", "debug", "markethub"))
 
-
-class Host:
-    def __init__(self):
-        self.port = free_port()
-        self.directory = tempfile.mkdtemp(prefix="markethub-e2e-")
-        os.chmod(self.directory, 0o755)
-        self.config = os.path.join(self.directory, "config.yaml")
-        with open(self.config, "w") as handle:
-            handle.write(
-                f"""
-host: {{ logLevel: info }}
-provider:
-  plugin: RecordedProvider
-  config: {{ source: synthetic, underlyings: [SPY], seed: 3, window: "09:30-10:00", speed: 20, loop: true }}
-cache:
-  plugin: EmbeddedCache
-  config: {{ path: {self.directory}/cache.sqlite }}
-transports:
-  - plugin: SocketIOTransport
-    config: {{ host: 127.0.0.1, port: {self.port} }}
-"""
-            )
-        self.log = open(os.path.join(self.directory, "serve.log"), "w+")
-        self.process = subprocess.Popen(
-            [MARKETHUB, "serve", "--config", self.config], stdout=self.log, stderr=subprocess.STDOUT, cwd=self.directory
-        )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output()
-            try:
-                if requests.get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("markethub did not start:\n" + self.output())
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def output(self):
-        self.log.flush()
-        with open(self.log.name) as handle:
-            return handle.read()
-
-    def metric(self, name):
-        text = requests.get(self.url + "/metrics", timeout=5).text
-        match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
-        return float(match.group(1)) if match else 0.0
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
-        return self.process.returncode
+def Host():
+    return MarketHub(
+        provider={"plugin": "RecordedProvider",
+                  "config": {"source": "synthetic", "underlyings": ["SPY"], "seed": 3, "window": "09:30-10:00",
+                             "speed": 20, "loop": True}},
+        prefix="markethub-e2e-", healthy_statuses=(200,))
 
 
 @pytest.fixture(scope="module")
@@ -137,15 +82,6 @@ def test_live_quotes_reach_a_python_socketio_client(host):
         assert quote["freshness"] in ("live", "frozen", "stale")
     finally:
         client.disconnect()
-
-
-def wait_for(condition, seconds=5):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 def test_two_clients_share_one_upstream_subscription(host):

@@ -5,83 +5,49 @@ provider's end-to-end test: daily bars over HTTP and live quotes to a python-soc
 import os
 import signal
 import subprocess
-import tempfile
 import threading
-import time
 
 import pytest
 import requests
 import socketio
 
 from conftest import ROOT, free_port, wait_for
+from markethub_host import MarketHub, log_directory
 
-BUILD = os.path.join(ROOT, ".build", "debug")
-MARKETHUB = os.environ.get("MARKETHUB_BIN", os.path.join(BUILD, "markethub"))
-FAKE = os.environ.get("FAKE_MASSIVE_BIN", os.path.join(BUILD, "fake-massive"))
+FAKE = os.environ.get("FAKE_MASSIVE_BIN", os.path.join(ROOT, ".build", "debug", "fake-massive"))
 KEY = "mh-secret-canary-e2e-5b1f0c9d7a"
 
 
 class Stack:
+    """fake-massive on a free port, then `markethub serve` with MassiveProvider pointed at it."""
+
     def __init__(self):
-        self.directory = tempfile.mkdtemp(prefix="markethub-massive-e2e-")
+        self.directory = log_directory("markethub-massive-e2e-")
         os.chmod(self.directory, 0o755)
         self.fake_port = free_port()
-        self.port = free_port()
         self.fake_log = open(os.path.join(self.directory, "fake.log"), "w+")
         self.fake = subprocess.Popen(
             [FAKE, "--port", str(self.fake_port), "--underlyings", "SPY", "--seed", "3", "--keys", KEY,
              "--speed", "20", "--window", "09:30-10:30"],
             stdout=self.fake_log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 120
-        while "fake-massive listening" not in self.fake_output():
-            assert self.fake.poll() is None, self.fake_output()
-            assert time.monotonic() < deadline, "fake-massive did not start:\n" + self.fake_output()
-            time.sleep(0.2)
-        self.config = os.path.join(self.directory, "config.yaml")
-        with open(self.config, "w") as handle:
-            handle.write(
-                f"""
-host: {{ logLevel: info }}
-provider:
-  plugin: MassiveProvider
-  config:
-    restURL: http://127.0.0.1:{self.fake_port}
-    wsURL: ws://127.0.0.1:{self.fake_port}
-cache:
-  plugin: EmbeddedCache
-  config: {{ path: {self.directory}/cache.sqlite }}
-transports:
-  - plugin: SocketIOTransport
-    config: {{ host: 127.0.0.1, port: {self.port} }}
-"""
-            )
-        self.log = open(os.path.join(self.directory, "serve.log"), "w+")
-        environment = dict(os.environ, MASSIVE_API_KEY=KEY)
-        self.process = subprocess.Popen(
-            [MARKETHUB, "serve", "--config", self.config], stdout=self.log, stderr=subprocess.STDOUT,
-            cwd=self.directory, env=environment,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output()
-            assert self.fake.poll() is None, self.fake_output()
-            try:
-                if requests.get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("markethub did not start:\n" + self.output())
+        assert wait_for(self._fake_listening, 120, 0.2), "fake-massive did not start:\n" + self.fake_output()
+        self.hub = MarketHub(
+            provider={"plugin": "MassiveProvider",
+                      "config": {"restURL": f"http://127.0.0.1:{self.fake_port}",
+                                 "wsURL": f"ws://127.0.0.1:{self.fake_port}"}},
+            environment={"MASSIVE_API_KEY": KEY}, directory=self.directory, healthy_statuses=(200,))
+
+    def _fake_listening(self):
+        assert self.fake.poll() is None, self.fake_output()
+        return "fake-massive listening" in self.fake_output()
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return self.hub.url
 
     def output(self):
-        self.log.flush()
-        with open(self.log.name) as handle:
-            return handle.read()
+        return self.hub.output()
 
     def fake_output(self):
         self.fake_log.flush()
@@ -89,11 +55,11 @@ transports:
             return handle.read()
 
     def stop(self):
-        for process in (self.process, self.fake):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=30)
-        return self.process.returncode
+        code = self.hub.stop()
+        if self.fake.poll() is None:
+            self.fake.send_signal(signal.SIGTERM)
+            self.fake.wait(timeout=30)
+        return code
 
 
 @pytest.fixture(scope="module")

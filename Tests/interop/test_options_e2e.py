@@ -3,74 +3,24 @@ subscription rules over real Socket.IO, against `markethub serve` (recorded prov
 session, the embedded SQLite cache, the Socket.IO transport)."""
 
 import os
-import signal
-import subprocess
 import tempfile
 import threading
-import time
 
 import pytest
 import requests
 import socketio
 
-from conftest import free_port
-from test_markethub_e2e import MARKETHUB
+from markethub_host import MarketHub
 
 
-class OptionsHost:
+def OptionsHost(directory):
     """One `markethub serve` whose cache file lives in `directory`, so a second one can reopen it."""
-
-    def __init__(self, directory):
-        self.directory = directory
-        self.port = free_port()
-        self.config = os.path.join(directory, "config.yaml")
-        with open(self.config, "w") as handle:
-            handle.write(
-                f"""
-host:
-  logLevel: info
-  live: {{ maxSubscriptionsPerClient: 3 }}
-  options: {{ rate: 0.045, dividendYield: 0.012 }}
-provider:
-  plugin: RecordedProvider
-  config: {{ source: synthetic, underlyings: [SPY], seed: 5, window: "09:30-10:00", speed: 20, loop: true }}
-cache:
-  plugin: EmbeddedCache
-  config: {{ path: {directory}/cache.sqlite }}
-transports:
-  - plugin: SocketIOTransport
-    config: {{ host: 127.0.0.1, port: {self.port} }}
-"""
-            )
-        self.log = open(os.path.join(directory, f"serve-{self.port}.log"), "w+")
-        self.process = subprocess.Popen(
-            [MARKETHUB, "serve", "--config", self.config], stdout=self.log, stderr=subprocess.STDOUT, cwd=directory
-        )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output()
-            try:
-                if requests.get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("markethub did not start:\n" + self.output())
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def output(self):
-        self.log.flush()
-        with open(self.log.name) as handle:
-            return handle.read()
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
-        return self.process.returncode
+    return MarketHub(
+        provider={"plugin": "RecordedProvider",
+                  "config": {"source": "synthetic", "underlyings": ["SPY"], "seed": 5, "window": "09:30-10:00",
+                             "speed": 20, "loop": True}},
+        host={"live": {"maxSubscriptionsPerClient": 3}, "options": {"rate": 0.045, "dividendYield": 0.012}},
+        directory=directory, healthy_statuses=(200,))
 
 
 @pytest.fixture(scope="module")
