@@ -4,8 +4,8 @@
 #   2. builds the host and every plugin (warnings in our code fail the run),
 #   3. checks formatting (swift format lint --strict),
 #   4. runs the Swift test suites (real plugins, real sockets, the C plugin built with the system compiler);
-#      the Socket.IO transport's suites, which check heartbeat timing, run on their own so the heavier host
-#      suites cannot starve them of CPU on a small machine,
+#      the Socket.IO transport's suites (heartbeat timing) and the Redis suites (lease lifetimes) run on
+#      their own so the heavier host suites cannot starve them of CPU on a small machine,
 #   5. runs the interop tests: python-socketio clients against the Socket.IO server and against the whole
 #      product (`markethub serve` with the recorded provider, the embedded cache and the transport),
 #   6. runs a 2-minute fault soak and the slow-consumer test against the whole product (scripts/soak.sh,
@@ -42,9 +42,11 @@ echo "== format"
 swift format lint --strict --recursive Package.swift Sources Plugins Tests Benchmarks
 
 echo "== swift test (host, plugins, caches, recorded provider)"
-swift test --skip SocketIOTests 2>&1 | tee "$build_log"
+swift test --skip SocketIOTests --skip RedisClientTests 2>&1 | tee "$build_log"
 echo "== swift test (Socket.IO transport)"
 swift test --filter SocketIOTests 2>&1 | tee -a "$build_log"
+echo "== swift test (Redis client and cluster node, against redis-server)"
+swift test --filter RedisClientTests 2>&1 | tee -a "$build_log"
 cp "$build_log" "$MARKETHUB_TEST_LOG_DIR/swift-test.log"
 if grep -E "^${root}/(Sources|Plugins|Tests|Examples|Benchmarks)/.*: warning:" "$build_log" >/dev/null; then
     echo "warnings in test code:" >&2

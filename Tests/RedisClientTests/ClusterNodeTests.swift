@@ -53,9 +53,9 @@ struct Member {
     init(_ name: String, redis: RedisTestServer, prefix: String) throws {
         var settings = ClusterConfiguration(redisURL: "redis://127.0.0.1:\(redis.port)/0", instanceID: name)
         settings.keyPrefix = prefix
-        settings.leaseTTLMilliseconds = 600
-        settings.leaseRenewMilliseconds = 150
-        settings.demandTTLMilliseconds = 900
+        settings.leaseTTLMilliseconds = 2_000
+        settings.leaseRenewMilliseconds = 200
+        settings.demandTTLMilliseconds = 3_000
         let upstream = upstream
         node = try ClusterNode(
             configuration: settings, provider: upstream, transports: [output], clock: SystemClock(),
@@ -130,7 +130,7 @@ struct ClusterNodeTests {
         #expect(await eventually(within: 10) { a.node.health().state == .ok && b.node.health().state == .ok })
         // The other host leaves the lease to its holder for a lease lifetime after Redis returns.
         #expect(await eventually(within: 10) { a.node.isHoldingLease && !b.node.isHoldingLease })
-        try await Task.sleep(for: .milliseconds(900))
+        try await Task.sleep(for: .milliseconds(1_500))
         #expect(a.node.isHoldingLease && !b.node.isHoldingLease)
         #expect(a.upstream.symbols["SPY"] == [.quotes] && b.upstream.symbols.isEmpty)
         await a.stop()

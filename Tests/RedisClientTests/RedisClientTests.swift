@@ -141,13 +141,14 @@ struct RedisLeaseTests {
         defer { server.stop() }
         let client = RedisClient(endpoint: server.endpoint)
         defer { client.close() }
-        let a = RedisLease(client: client, key: "lease", owner: "host-a", ttlMilliseconds: 300)
-        let b = RedisLease(client: client, key: "lease", owner: "host-b", ttlMilliseconds: 300)
+        // Lifetimes are seconds, not milliseconds: the suite shares two cores with every other suite.
+        let a = RedisLease(client: client, key: "lease", owner: "host-a", ttlMilliseconds: 2_000)
+        let b = RedisLease(client: client, key: "lease", owner: "host-b", ttlMilliseconds: 2_000)
         #expect(try await a.acquireOrRenew() == .held(acquired: true))
         #expect(try await b.acquireOrRenew() == .heldBy("host-a"))
         // Renewing keeps it past its first expiry.
         for _ in 0..<4 {
-            try await Task.sleep(for: .milliseconds(120))
+            try await Task.sleep(for: .milliseconds(700))
             #expect(try await a.acquireOrRenew() == .held(acquired: false))
         }
         #expect(try await b.acquireOrRenew() == .heldBy("host-a"))

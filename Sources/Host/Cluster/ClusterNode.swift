@@ -547,7 +547,16 @@ public final class ClusterNode: UpstreamSubscriptions, FanOutBus, MarketDataSink
             }
             remote[String(parts[2]), default: []].formUnion(Channels(rawValue: raw))
         }
-        state.withLock { $0.remote = remote }
+        let now = clock.monotonicNanoseconds / 1_000_000
+        state.withLock { state in
+            // Redis comes back empty or behind (it keeps no data across a restart): the other hosts write their
+            // demand again within a third of its lifetime. Until one lifetime has passed, what they wanted before
+            // still counts, so the upstream does not drop symbols only to add them back a moment later.
+            if let recovered = state.recoveredAt, now - recovered < configuration.demandTTLMilliseconds {
+                for (symbol, channels) in state.remote { remote[symbol, default: []].formUnion(channels) }
+            }
+            state.remote = remote
+        }
         do throws(PluginError) {
             try syncUpstream()
         } catch {
