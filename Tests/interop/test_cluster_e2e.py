@@ -139,7 +139,8 @@ def test_redis_restart_degrades_then_recovers_without_restarting_hosts(hosts, re
         # Exactly one host ingests afterwards. A usually keeps the lease (B waits a lease lifetime after Redis
         # returns), but on a busy machine A may reconnect later than that and B takes over: both are correct.
         assert wait_for(lambda: a.ingesting() != b.ingesting(), 10), (a.cluster(), b.cluster())
-        assert wait_for(lambda: received_after(quotes_a, time.monotonic()), 20), "A's client stopped receiving"
+        settled = time.monotonic()
+        assert wait_for(lambda: received_after(quotes_a, settled), 20), "A's client stopped receiving"
     finally:
         on_a.disconnect()
         on_b.disconnect()
