@@ -93,15 +93,19 @@ build_yams() {
     fi
     module Yams $(find "$checkouts/Yams/Sources/Yams" -name "*.swift") -suppress-warnings -package-name Yams -swift-version 5 -D SWIFT_PACKAGE
 }
-# The host without its runtime wiring (HostRuntime, HostRoutes, PluginSetService) and with a stub
-# ServiceLifecycle (Fuzz/Stubs): the harnesses call only its configuration loader and REST parsers.
+# The host without its runtime wiring (HostRuntime, HostRoutes, PluginSetService, HealthReport and the
+# cluster node with its Redis messages, which need SwiftNIO) and with a stub ServiceLifecycle (Fuzz/Stubs): the
+# harnesses call only its configuration loader and REST parsers. The loader checks `cluster.redisUrl` with
+# RedisClient's endpoint parser, which is plain Swift, so that part of RedisClient is built on its own.
 build_host() {
     build_wire; build_yams
     module OptionMath "$root"/Sources/OptionMath/*.swift
     module ServiceLifecycle "$root"/Fuzz/Stubs/ServiceLifecycleStub.swift
+    module RedisClient "$root"/Sources/RedisClient/RedisEndpoint.swift "$root"/Sources/RedisClient/RedisError.swift
     local files=()
     while IFS= read -r f; do files+=("$f"); done < <(
-        find "$root/Sources/Host" -name '*.swift' | sort | grep -v -E '/(HostRuntime|HostRoutes|PluginSetService)\.swift$')
+        find "$root/Sources/Host" -name '*.swift' | sort |
+            grep -v -E '/(HostRuntime|HostRoutes|PluginSetService|HealthReport|ClusterNode|ClusterMessage)\.swift$')
     module Host "${files[@]}" -enable-testing
 }
 
@@ -127,8 +131,8 @@ build_target() {
         massive-frames) harness massive-frames MassiveFramesFuzz.swift build_wire MassiveWire MarketCalendar PluginKit Logging ;;
         occ) harness occ OCCFuzz.swift build_wire MassiveWire MarketCalendar PluginKit Logging ;;
         recording) harness recording RecordingFuzz.swift build_recording Recording MassiveWire MarketCalendar PluginKit Logging ;;
-        config) harness config ConfigFuzz.swift build_host Host ServiceLifecycle OptionMath MassiveWire MarketCalendar PluginKit Logging Yams CYaml ;;
-        rest) harness rest RESTFuzz.swift build_host Host ServiceLifecycle OptionMath MassiveWire MarketCalendar PluginKit Logging Yams CYaml ;;
+        config) harness config ConfigFuzz.swift build_host Host RedisClient ServiceLifecycle OptionMath MassiveWire MarketCalendar PluginKit Logging Yams CYaml ;;
+        rest) harness rest RESTFuzz.swift build_host Host RedisClient ServiceLifecycle OptionMath MassiveWire MarketCalendar PluginKit Logging Yams CYaml ;;
         *) echo "unknown fuzz target '$1' (targets: ${all_targets[*]})" >&2; exit 2 ;;
     esac
 }
