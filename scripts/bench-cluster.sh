@@ -6,17 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv-interop/bin/python ]; then
-    python3 -m venv .venv-interop
-fi
-if ! .venv-interop/bin/python -c 'import socketio, requests, websocket' 2>/dev/null; then
-    .venv-interop/bin/pip install --quiet -r Tests/interop/requirements.txt
-fi
+. scripts/lib.sh
+python_env .venv-interop 'socketio, requests, websocket' -r Tests/interop/requirements.txt
 # MARKETHUB_BIN set: use that build (its plugins next to it) instead of building release.
-if [ -z "${MARKETHUB_BIN:-}" ]; then
-    for product in markethub RecordedProvider EmbeddedCache SocketIOTransport; do
-        swift build -c release --product "$product"
-    done
-    MARKETHUB_BIN="$(swift build -c release --show-bin-path)/markethub"
-fi
-MARKETHUB_BIN="$MARKETHUB_BIN" exec .venv-interop/bin/python Benchmarks/ClusterFanOut/cluster_fanout.py "$@"
+markethub_bin release RecordedProvider EmbeddedCache SocketIOTransport
+exec .venv-interop/bin/python Benchmarks/ClusterFanOut/cluster_fanout.py "$@"

@@ -24,12 +24,8 @@ BIN="$(swift build -c release --show-bin-path)/socketio-fanout-bench"
 if [ -n "${SKIP_PYTHON:-}" ]; then
     exit 0
 fi
-if [ ! -x .venv-bench/bin/python ]; then
-    python3 -m venv .venv-bench
-fi
-if ! .venv-bench/bin/python -c 'import socketio, aiohttp' 2>/dev/null; then
-    .venv-bench/bin/pip install --quiet -r scripts/bench/requirements.txt
-fi
+. scripts/lib.sh
+python_env .venv-bench 'socketio, aiohttp' -r scripts/bench/requirements.txt
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 .venv-bench/bin/python scripts/bench/python_socketio_server.py --port "$PORT" "${ARGS[@]}" > /tmp/bench-python-server.log 2>&1 &
 SERVER=$!

@@ -10,19 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv-soak/bin/python ]; then
-    python3 -m venv .venv-soak
-fi
-if ! .venv-soak/bin/python -c 'import socketio, aiohttp, requests, websocket, pytest' 2>/dev/null; then
-    .venv-soak/bin/pip install --quiet -r Tests/soak/requirements.txt
-fi
-if [ -z "${MARKETHUB_BIN:-}" ]; then
-    for product in markethub RecordedProvider MemoryCache SocketIOTransport; do
-        swift build --product "$product" >/dev/null
-    done
-    MARKETHUB_BIN="$(swift build --show-bin-path)/markethub"
-fi
-export MARKETHUB_BIN
+. scripts/lib.sh
+python_env .venv-soak 'socketio, aiohttp, requests, websocket, pytest' -r Tests/soak/requirements.txt
+markethub_bin debug RecordedProvider MemoryCache SocketIOTransport
 cd Tests/soak
 if [ "${1:-}" = "--measure" ]; then
     shift

@@ -10,21 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv-soak/bin/python ]; then
-    python3 -m venv .venv-soak
-fi
-if ! .venv-soak/bin/python -c 'import socketio, aiohttp, requests, websocket, pytest' 2>/dev/null; then
-    .venv-soak/bin/pip install --quiet -r Tests/soak/requirements.txt
-fi
+. scripts/lib.sh
+python_env .venv-soak 'socketio, aiohttp, requests, websocket, pytest' -r Tests/soak/requirements.txt
 scripts/setup-test-peers.sh >/dev/null
 export MARKETHUB_NX27017="${MARKETHUB_NX27017:-$(pwd)/.venv-test-peers}"
 
-if [ -z "${MARKETHUB_BIN:-}" ]; then
-    for product in markethub RecordedProvider MongoCache SocketIOTransport; do
-        swift build --product "$product" >/dev/null
-    done
-    MARKETHUB_BIN="$(swift build --show-bin-path)/markethub"
-fi
-export MARKETHUB_BIN
+markethub_bin debug RecordedProvider MongoCache SocketIOTransport
 cd Tests/soak
 exec ../../.venv-soak/bin/python soak.py "$@"

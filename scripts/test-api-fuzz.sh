@@ -24,12 +24,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-if [ ! -x .venv-api-fuzz/bin/python ]; then
-    python3 -m venv .venv-api-fuzz
-fi
-if ! .venv-api-fuzz/bin/python -c 'import schemathesis' 2>/dev/null; then
-    .venv-api-fuzz/bin/pip install --quiet -r Tests/api-fuzz/requirements.txt
-fi
+. scripts/lib.sh
+python_env .venv-api-fuzz schemathesis -r Tests/api-fuzz/requirements.txt
 
 if [ -z "${MARKETHUB_BIN_DIR:-}" ]; then
     for product in markethub RecordedProvider EmbeddedCache SocketIOTransport; do

@@ -18,12 +18,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq "${missing[@]}"
 fi
 
-if [ ! -x .venv-browser/bin/python ]; then
-    python3 -m venv .venv-browser
-fi
-if ! .venv-browser/bin/python -c 'import selenium, requests, pytest' 2>/dev/null; then
-    .venv-browser/bin/pip install --quiet -r Tests/browser/requirements.txt
-fi
+. scripts/lib.sh
+python_env .venv-browser 'selenium, requests, pytest' -r Tests/browser/requirements.txt
 
 swift build --product markethub
 for plugin in RecordedProvider EmbeddedCache SocketIOTransport; do swift build --product "$plugin"; done

@@ -5,12 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv-interop/bin/python ]; then
-    python3 -m venv .venv-interop
-fi
-if ! .venv-interop/bin/python -c 'import socketio, requests, websocket, pytest' 2>/dev/null; then
-    .venv-interop/bin/pip install --quiet -r Tests/interop/requirements.txt
-fi
+. scripts/lib.sh
+python_env .venv-interop 'socketio, requests, websocket, pytest' -r Tests/interop/requirements.txt
 
 swift build --product socketio-conformance-server
 swift build --product markethub

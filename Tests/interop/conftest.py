@@ -4,9 +4,11 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
+import socketio
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get(
@@ -22,6 +24,22 @@ def wait_for(predicate, timeout=5.0, interval=0.02):
             return True
         time.sleep(interval)
     return predicate()
+
+
+def quote_client(url, transports=("websocket",), **options):
+    """A python-socketio client that keeps every `live:quote` it receives as (monotonic time, payload).
+    Returns (client, received, arrived); `arrived` is set by the first quote."""
+    client = socketio.Client(reconnection=False, **options)
+    received = []
+    arrived = threading.Event()
+
+    @client.on("live:quote")
+    def on_quote(payload):
+        received.append((time.monotonic(), payload))
+        arrived.set()
+
+    client.connect(url, transports=list(transports), wait_timeout=10)
+    return client, received, arrived
 
 
 def free_port():

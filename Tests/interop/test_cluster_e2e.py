@@ -10,7 +10,8 @@ import pytest
 import requests
 import socketio
 
-from cluster_support import ClusterHost, MongoServer, RedisServer, RoundRobinBalancer, wait_for
+from cluster_support import ClusterHost, MongoServer, RedisServer, RoundRobinBalancer
+from conftest import quote_client, wait_for
 
 
 @pytest.fixture
@@ -38,18 +39,6 @@ def hosts(redis):
         host.stop()
 
 
-def quote_client(url):
-    client = socketio.Client(reconnection=False)
-    quotes = []
-
-    @client.on("live:quote")
-    def on_quote(payload):
-        quotes.append((time.monotonic(), payload))
-
-    client.connect(url, transports=["websocket"], wait_timeout=10)
-    return client, quotes
-
-
 def received_after(quotes, instant, symbol="SPY"):
     return [payload for at, payload in list(quotes) if at > instant and payload["symbol"] == symbol]
 
@@ -62,7 +51,7 @@ def test_a_client_on_b_receives_quotes_ingested_on_a_and_b_takes_over_when_a_die
     a = hosts("host-a")
     assert wait_for(a.ingesting, 10), a.output()[-3000:]
     b = hosts("host-b")
-    client, quotes = quote_client(b.url)
+    client, quotes, _ = quote_client(b.url)
     chart = socketio.Client(reconnection=False)
     updates = []
     chart.on("chart:update", lambda payload: updates.append((time.monotonic(), payload)))
@@ -96,8 +85,8 @@ def test_demand_union_is_exact(hosts):
     a = hosts("host-a")
     assert wait_for(a.ingesting, 10)
     b = hosts("host-b")
-    on_a, _ = quote_client(a.url)
-    on_b, _ = quote_client(b.url)
+    on_a, _, _ = quote_client(a.url)
+    on_b, _, _ = quote_client(b.url)
     try:
         subscribe(on_a, "QQQ")
         subscribe(on_b, "SPY")
@@ -121,8 +110,8 @@ def test_redis_restart_degrades_then_recovers_without_restarting_hosts(hosts, re
     a = hosts("host-a")
     assert wait_for(a.ingesting, 10)
     b = hosts("host-b")
-    on_a, quotes_a = quote_client(a.url)
-    on_b, quotes_b = quote_client(b.url)
+    on_a, quotes_a, _ = quote_client(a.url)
+    on_b, quotes_b, _ = quote_client(b.url)
     try:
         subscribe(on_a, "SPY")
         subscribe(on_b, "SPY")
@@ -153,7 +142,7 @@ def test_websocket_clients_work_behind_a_round_robin_balancer(hosts):
     balancer = RoundRobinBalancer([a.port, b.port])
     try:
         for _ in range(4):
-            client, quotes = quote_client(balancer.url)
+            client, quotes, _ = quote_client(balancer.url)
             try:
                 subscribe(client, "SPY")
                 assert wait_for(lambda: received_after(quotes, 0), 20), f"no quote via {balancer.chosen[-1]}"

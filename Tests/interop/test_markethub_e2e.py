@@ -8,7 +8,7 @@ import pytest
 import requests
 import socketio
 
-from conftest import wait_for
+from conftest import quote_client, wait_for
 from markethub_host import MARKETHUB, MarketHub
 
 
@@ -26,20 +26,6 @@ def host():
     yield instance
     code = instance.stop()
     assert code == 0, instance.output()
-
-
-def connect(url):
-    client = socketio.Client(reconnection=False)
-    quotes = []
-    arrived = threading.Event()
-
-    @client.on("live:quote")
-    def on_quote(payload):
-        quotes.append(payload)
-        arrived.set()
-
-    client.connect(url, transports=["websocket"], wait_timeout=10)
-    return client, quotes, arrived
 
 
 def test_health_reports_every_plugin(host):
@@ -71,12 +57,12 @@ def test_bad_parameters_are_json_errors(host):
 
 
 def test_live_quotes_reach_a_python_socketio_client(host):
-    client, quotes, arrived = connect(host.url)
+    client, quotes, arrived = quote_client(host.url)
     try:
         ack = client.call("live:subscribe", {"symbol": "SPY"}, timeout=10)
         assert ack == {"ok": True, "symbol": "SPY"}
         assert arrived.wait(20), "no live:quote within 20 s:\n" + host.output()[-2000:]
-        quote = quotes[-1]
+        quote = quotes[-1][1]
         assert quote["symbol"] == "SPY"
         assert quote["bid"] > 0 and quote["ask"] >= quote["bid"] * 0.99
         assert quote["freshness"] in ("live", "frozen", "stale")
@@ -87,8 +73,8 @@ def test_live_quotes_reach_a_python_socketio_client(host):
 def test_two_clients_share_one_upstream_subscription(host):
     subscribes = host.metric("markethub_upstream_subscribes_total")
     unsubscribes = host.metric("markethub_upstream_unsubscribes_total")
-    first, _, _ = connect(host.url)
-    second, _, _ = connect(host.url)
+    first, _, _ = quote_client(host.url)
+    second, _, _ = quote_client(host.url)
     try:
         assert first.call("live:subscribe", {"symbol": "SPY"}, timeout=10) == {"ok": True, "symbol": "SPY"}
         assert second.call("live:subscribe", {"symbol": "SPY"}, timeout=10) == {"ok": True, "symbol": "SPY"}

@@ -11,7 +11,7 @@ import pytest
 import requests
 import socketio
 
-from conftest import ROOT, free_port, wait_for
+from conftest import ROOT, free_port, quote_client, wait_for
 from markethub_host import MarketHub, log_directory
 
 FAKE = os.environ.get("FAKE_MASSIVE_BIN", os.path.join(ROOT, ".build", "debug", "fake-massive"))
@@ -87,21 +87,13 @@ def test_daily_bars_come_from_the_fake_vendor(stack):
 
 
 def test_live_quotes_reach_a_python_socketio_client(stack):
-    client = socketio.Client(reconnection=False)
-    quotes = []
-    arrived = threading.Event()
-
-    @client.on("live:quote")
-    def on_quote(payload):
-        quotes.append(payload)
-        arrived.set()
-
-    client.connect(stack.url, transports=["websocket"], wait_timeout=10)
+    client, quotes, arrived = quote_client(stack.url)
     try:
         ack = client.call("live:subscribe", {"symbol": "SPY"}, timeout=10)
         assert ack == {"ok": True, "symbol": "SPY"}
         assert arrived.wait(30), "no live:quote within 30 s:\n" + stack.output()[-2000:]
-        assert quotes[-1]["symbol"] == "SPY" and quotes[-1]["bid"] > 0
+        quote = quotes[-1][1]
+        assert quote["symbol"] == "SPY" and quote["bid"] > 0
     finally:
         client.disconnect()
     metrics = requests.get(stack.url + "/metrics", timeout=5).text

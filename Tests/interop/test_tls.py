@@ -5,12 +5,11 @@ python-socketio clients verifying against the certificate, and plain HTTP refuse
 import os
 import socket
 import subprocess
-import threading
 
 import pytest
 import requests
-import socketio
 
+from conftest import quote_client
 from markethub_host import MarketHub
 
 
@@ -54,21 +53,13 @@ def test_socketio_over_wss_and_https_polling(tls_hub, certificate, transport, mo
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
     http_session = requests.Session()
     http_session.verify = certificate[0]
-    client = socketio.Client(reconnection=False, http_session=http_session, ssl_verify=certificate[0])
-    quotes = []
-    arrived = threading.Event()
-
-    @client.on("live:quote")
-    def on_quote(payload):
-        quotes.append(payload)
-        arrived.set()
-
-    client.connect(tls_hub.url, transports=[transport], wait_timeout=10)
+    client, quotes, arrived = quote_client(
+        tls_hub.url, [transport], http_session=http_session, ssl_verify=certificate[0])
     try:
         assert client.transport() == transport
         assert client.call("live:subscribe", {"symbol": "SPY"}, timeout=10) == {"ok": True, "symbol": "SPY"}
         assert arrived.wait(20), "no live:quote over TLS"
-        assert quotes[-1]["symbol"] == "SPY"
+        assert quotes[-1][1]["symbol"] == "SPY"
     finally:
         client.disconnect()
 
