@@ -1,10 +1,11 @@
 import Foundation
-import Host
 import NIOCore
 import PluginKit
 import PluginKitNIO
 import Synchronization
 import Testing
+
+@testable import Host
 
 @Suite("Host support types")
 struct SupportTests {
@@ -67,6 +68,54 @@ struct SupportTests {
         #expect(text.contains("latency_seconds_bucket{le=\"0.005\"} 1\n"))
         #expect(text.contains("latency_seconds_count 1\n"))
         #expect(metrics.rejectedUpdates == 2)
+    }
+
+    @Test("metric series keys sort labels, escape values and accept only Prometheus names")
+    func metricKeys() {
+        #expect(MetricsRegistry.labelText([("status", "200"), ("route", "a")]) == #"route="a",status="200""#)
+        #expect(MetricsRegistry.labelText([("v", "back\\slash \"q\"\nline")]) == #"v="back\\slash \"q\"\nline""#)
+        #expect(MetricsRegistry.escape("plain") == "plain")
+        for valid in ["a", "_x", "ns:name_total", "http2_requests", "A9"] {
+            #expect(MetricsRegistry.isValidName(valid))
+        }
+        for invalid in ["", "9lives", "has space", "dash-name", "é", "name\n"] {
+            #expect(!MetricsRegistry.isValidName(invalid), "\(invalid) was accepted")
+        }
+        let metrics = MetricsRegistry()
+        metrics.increment("hits_total", labels: [("b", "2"), ("a", "1")])
+        metrics.increment("hits_total", labels: [("a", "1"), ("b", "2")])
+        #expect(metrics.value("hits_total", labels: [("b", "2"), ("a", "1")]) == 2)
+    }
+
+    @Test("symbols are trimmed, upper-cased and validated on their bytes")
+    func symbolRules() {
+        #expect(SymbolRules.normalize(" spy\t") == "SPY")
+        #expect(SymbolRules.normalize("brk.b") == "BRK.B")
+        #expect(SymbolRules.normalize("i:spx") == "I:SPX")
+        #expect(SymbolRules.normalize("o:spy251219c00650000") == "O:SPY251219C00650000")
+        for invalid in ["", "   ", "1SPY", "SPY!", "ABCDEFGHIJK", "O:SPY251319C00650000", "O:SPY", "I:", "spÿ", "S P"] {
+            #expect(SymbolRules.normalize(invalid) == nil, "\(invalid) was accepted")
+        }
+    }
+
+    @Test("a route's immediate handler answers without the async path, and nil falls through to it")
+    func routerImmediate() async {
+        let router = HTTPRouter { routes in
+            routes.add(
+                "GET", "/api/thing/:id",
+                immediate: { _, parameters in parameters.path["id"] == "fast" ? .json(.string("immediate")) : nil }
+            ) { _, _ in .json(.string("async")) }
+            routes.add("GET", "/api/plain") { _, _ in .json(.string("plain")) }
+        }
+        let fast = router.immediateAnswer(HTTPRequest(method: "GET", path: "/api/thing/fast"))
+        #expect(fast.map { String(decoding: $0.body, as: UTF8.self) } == #""immediate""#)
+        let head = router.immediateAnswer(HTTPRequest(method: "HEAD", path: "/api/thing/fast"))
+        #expect(head?.status == 200 && head?.body.isEmpty == true)
+        #expect(router.immediateAnswer(HTTPRequest(method: "GET", path: "/api/thing/slow")) == nil)
+        #expect(router.immediateAnswer(HTTPRequest(method: "GET", path: "/api/plain")) == nil)
+        #expect(router.immediateAnswer(HTTPRequest(method: "POST", path: "/api/thing/fast")) == nil)
+        let slow = await router.handle(HTTPRequest(method: "GET", path: "/api/thing/slow"))
+        #expect(String(decoding: slow.body, as: UTF8.self) == #""async""#)
     }
 
     @Test("the router matches parameters, answers 404 and 405 as JSON")

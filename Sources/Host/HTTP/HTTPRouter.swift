@@ -4,11 +4,15 @@ import PluginKit
 /// Routes host HTTP requests by method and path pattern (`/api/market/quotes/:contract`).
 public final class HTTPRouter: Sendable {
     public typealias Handler = @Sendable (HTTPRequest, RouteParameters) async -> HTTPResponse
+    /// Answers a request on the caller's thread when it can do so at once without blocking (a reused body, a
+    /// parameter error), or returns nil to leave the request to the route's `Handler`.
+    public typealias ImmediateHandler = @Sendable (HTTPRequest, RouteParameters) -> HTTPResponse?
 
     struct Route: Sendable {
         var method: String
         var segments: [Substring]
         var handler: Handler
+        var immediate: ImmediateHandler?
     }
 
     private let routes: [Route]
@@ -22,14 +26,37 @@ public final class HTTPRouter: Sendable {
     public struct Builder {
         var routes: [Route] = []
 
-        public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
-            routes.append(Route(method: method.uppercased(), segments: pattern.split(separator: "/"), handler: handler))
+        public mutating func add(
+            _ method: String, _ pattern: String, immediate: ImmediateHandler? = nil, _ handler: @escaping Handler
+        ) {
+            routes.append(
+                Route(
+                    method: method.uppercased(), segments: pattern.split(separator: "/"), handler: handler,
+                    immediate: immediate))
         }
     }
 
     /// Every route's method and pattern, for docs and tests.
     public var patterns: [(String, String)] {
         routes.map { ($0.method, "/" + $0.segments.joined(separator: "/")) }
+    }
+
+    /// The answer of the matching route's immediate handler, if it has one and it answers; nil means "call
+    /// `handle`". Never blocks and never suspends, so a transport thread may call it directly.
+    public func immediateAnswer(_ request: HTTPRequest) -> HTTPResponse? {
+        let path = request.path.split(separator: "/")
+        let method = request.method.uppercased()
+        for route in routes {
+            guard route.method == method || (route.method == "GET" && method == "HEAD"),
+                let parameters = Self.match(route.segments, path)
+            else { continue }
+            guard let immediate = route.immediate,
+                var response = immediate(request, RouteParameters(path: parameters, query: request.query))
+            else { return nil }
+            if method == "HEAD" { response.body = [] }
+            return response
+        }
+        return nil
     }
 
     public func handle(_ request: HTTPRequest) async -> HTTPResponse {
@@ -80,7 +107,11 @@ public struct RouteParameters: Sendable {
         queryItems = query.split(separator: "&", omittingEmptySubsequences: true).map { item in
             let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             func decode(_ text: Substring) -> String {
-                String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(text)
+                // Most values (tickers, numbers, dates) need no decoding: skip Foundation's work for them.
+                guard text.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "%") }) else {
+                    return String(text)
+                }
+                return String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(text)
             }
             return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
         }

@@ -1,20 +1,33 @@
-import Foundation
-
 /// What the host accepts as a market symbol from a client.
 enum SymbolRules {
     /// Normalizes (trims, upper-cases) and validates a client-supplied symbol; nil when it is not a stock,
     /// index or OCC option ticker.
+    /// Works on the UTF-8 bytes (every valid ticker is ASCII): this runs for every REST request and socket
+    /// subscription, and Foundation's trimming and Unicode case mapping cost more than the rest of a cached answer.
     static func normalize(_ raw: String) -> String? {
-        let symbol = raw.trimmingCharacters(in: .whitespaces).uppercased()
-        guard !symbol.isEmpty, symbol.utf8.count <= 32 else { return nil }
-        if symbol.hasPrefix("O:") { return isOptionTicker(symbol) ? symbol : nil }
-        if symbol.hasPrefix("I:") {
-            let body = symbol.dropFirst(2)
-            return !body.isEmpty && body.count <= 10 && body.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) })
-                ? symbol : nil
+        var bytes = Array(raw.utf8)
+        func isBlank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+        while let last = bytes.last, isBlank(last) { bytes.removeLast() }
+        let leading = bytes.prefix(while: isBlank).count
+        if leading > 0 { bytes.removeFirst(leading) }
+        guard !bytes.isEmpty, bytes.count <= 32 else { return nil }
+        for index in bytes.indices {
+            let byte = bytes[index]
+            guard byte < 0x80 else { return nil }
+            if byte >= 0x61 && byte <= 0x7A { bytes[index] = byte - 0x20 }
         }
-        guard let first = symbol.first, first.isASCII, first.isLetter, symbol.count <= 10 else { return nil }
-        return symbol.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") } ? symbol : nil
+        func isLetter(_ byte: UInt8) -> Bool { byte >= 0x41 && byte <= 0x5A }
+        func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+        let symbol = String(decoding: bytes, as: UTF8.self)
+        if bytes.count >= 2, bytes[1] == 0x3A, bytes[0] == 0x4F {  // "O:"
+            return isOptionTicker(symbol) ? symbol : nil
+        }
+        if bytes.count >= 2, bytes[1] == 0x3A, bytes[0] == 0x49 {  // "I:"
+            let body = bytes.dropFirst(2)
+            return !body.isEmpty && body.count <= 10 && body.allSatisfy({ isLetter($0) || isDigit($0) }) ? symbol : nil
+        }
+        guard isLetter(bytes[0]), bytes.count <= 10 else { return nil }
+        return bytes.allSatisfy { isLetter($0) || isDigit($0) || $0 == 0x2E || $0 == 0x2D } ? symbol : nil
     }
 
     /// `O:` + root (1–6 letters/digits) + YYMMDD + C/P + strike × 1000 in 8 digits.

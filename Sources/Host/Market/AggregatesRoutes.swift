@@ -4,7 +4,22 @@ import PluginKit
 /// `GET /api/market/aggs` and `POST /api/market/aggs/warm` (documented in docs/openapi.yaml).
 enum AggregatesRoutes {
     static func register(_ routes: inout HTTPRouter.Builder, service: AggregatesService, warmer: AggregatesWarmer) {
-        routes.add("GET", "/api/market/aggs") { _, parameters in
+        /// The reused body for `key`, if the service has one that is still current.
+        @Sendable func reused(_ key: AggregatesResponseCache.Key, now: Int64, version: UInt64) -> HTTPResponse? {
+            guard let body = service.responses.body(for: key, now: now, dataVersion: version) else { return nil }
+            service.countRequest(source: "cache", health: "ok")
+            return HTTPResponse(status: 200, headers: [("Content-Type", "application/json; charset=utf-8")], body: body)
+        }
+        // A reused body or a parameter error is answered on the transport's thread, with no task and no hop.
+        let immediate: HTTPRouter.ImmediateHandler = { _, parameters in
+            do throws(ParameterError) {
+                let key = AggregatesResponseCache.Key(try parse(parameters))
+                return reused(key, now: service.clock.nowMilliseconds, version: service.dataVersion)
+            } catch {
+                return .error(400, "invalid_request", error.message)
+            }
+        }
+        routes.add("GET", "/api/market/aggs", immediate: immediate) { _, parameters in
             let query: AggregatesQuery
             do throws(ParameterError) {
                 query = try parse(parameters)
@@ -14,11 +29,7 @@ enum AggregatesRoutes {
             let key = AggregatesResponseCache.Key(query)
             let now = service.clock.nowMilliseconds
             let version = service.dataVersion
-            if let body = service.responses.body(for: key, now: now, dataVersion: version) {
-                service.countRequest(source: "cache", health: "ok")
-                return HTTPResponse(
-                    status: 200, headers: [("Content-Type", "application/json; charset=utf-8")], body: body)
-            }
+            if let answer = reused(key, now: now, version: version) { return answer }
             do throws(AggregatesFailure) {
                 let answer = try await service.answer(query)
                 let body = encodeBytes(answer)

@@ -137,16 +137,27 @@ public final class HostCore: MarketDataSink, TransportEventHandler, Sendable {
     }
 
     public func httpRequest(_ transport: TransportPlugin, requestID: UInt64, request: HTTPRequest) {
+        let started = ContinuousClock.now
+        // Answers that need no waiting (a reused /aggs body, a parameter error) go back on the transport's
+        // thread; creating a task and hopping threads cost more than the answer itself.
+        if let response = state.withLock({ $0.router })?.immediateAnswer(request) {
+            transport.respond(requestID, response)
+            observeRequest(status: response.status, since: started)
+            return
+        }
         Task {
-            let started = ContinuousClock.now
             let response = await handle(request)
             transport.respond(requestID, response)
-            let elapsed = ContinuousClock.now - started
-            metrics.observe(
-                "markethub_http_request_seconds",
-                Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
-                labels: [("status", String(response.status))], help: "Host HTTP request handling time"
-            )
+            observeRequest(status: response.status, since: started)
         }
+    }
+
+    private func observeRequest(status: Int, since started: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - started
+        metrics.observe(
+            "markethub_http_request_seconds",
+            Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            labels: [("status", String(status))], help: "Host HTTP request handling time"
+        )
     }
 }

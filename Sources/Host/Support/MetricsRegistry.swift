@@ -1,4 +1,3 @@
-import Foundation
 import Synchronization
 
 /// Counters, gauges and histograms with labels, rendered in the Prometheus text format for `/metrics`.
@@ -97,22 +96,60 @@ public final class MetricsRegistry: Sendable {
         }
     }
 
+    /// Prometheus metric and label names: `[a-zA-Z_:][a-zA-Z0-9_:]*`. Checked on the UTF-8 bytes, since every
+    /// update checks its names and this sits on hot paths (one call per HTTP request and stream batch).
     static func isValidName(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, !name.isEmpty else { return false }
-        func allowed(_ c: Unicode.Scalar, first: Bool) -> Bool {
-            c == "_" || c == ":" || (c.isASCII && c.properties.isAlphabetic)
-                || (!first && c.isASCII && ("0"..."9").contains(c))
+        var utf8 = name.utf8.makeIterator()
+        guard let first = utf8.next(), isNameByte(first, first: true) else { return false }
+        while let byte = utf8.next() {
+            if !isNameByte(byte, first: false) { return false }
         }
-        return allowed(first, first: true) && name.unicodeScalars.dropFirst().allSatisfy { allowed($0, first: false) }
+        return true
     }
 
+    private static func isNameByte(_ byte: UInt8, first: Bool) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "_"),
+            UInt8(ascii: ":"):
+            return true
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return !first
+        default: return false
+        }
+    }
+
+    /// The series key: labels sorted by name, `name="escaped value"`, comma-separated.
     static func labelText(_ labels: [(String, String)]) -> String {
-        labels.sorted { $0.0 < $1.0 }.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",")
+        switch labels.count {
+        case 0: return ""
+        case 1: return pair(labels[0])
+        default: return labels.sorted { $0.0 < $1.0 }.map(pair).joined(separator: ",")
+        }
     }
 
+    private static func pair(_ label: (String, String)) -> String {
+        var text = label.0
+        text += "=\""
+        text += escape(label.1)
+        text += "\""
+        return text
+    }
+
+    /// Escapes `\`, `"` and newlines as the text format requires (values without them are returned as they are).
     static func escape(_ value: String) -> String {
-        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
+        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == 10 }) else {
+            return value
+        }
+        var out = ""
+        out.reserveCapacity(value.utf8.count + 4)
+        for character in value.unicodeScalars {
+            switch character {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.unicodeScalars.append(character)
+            }
+        }
+        return out
     }
 
     /// The Prometheus text exposition (version 0.0.4) of every metric.
