@@ -24,6 +24,9 @@ import Synchronization
 /// - `bare`: a plain WebSocket broadcast of the same bytes on the same Hummingbird server, frames gathered per
 ///   connection and flushed once per event-loop turn (the ceiling for this machine).
 /// - `bare-frames`: the bare broadcast written frame by frame through Hummingbird's outbound writer.
+/// - `http-bare --file F --port P --seconds D`: no fan-out; serves `GET /bare` with F's bytes, read once into
+///   memory, from a Hummingbird server set up like the transport's (two event-loop threads, same server name),
+///   for D seconds. The REST benchmark (Benchmarks/run.sh P3) compares host routes against it.
 /// - `external`: Socket.IO clients against a server on `--port` that publishes the stream itself and ends it
 ///   with a `stop` event carrying `{"published":N,"first":<ns>}` (scripts/bench/python_socketio_server.py).
 @main
@@ -43,6 +46,7 @@ struct FanOutBenchmarkMain {
             case "--client-threads": parameters.clientThreads = Int(value) ?? parameters.clientThreads
             case "--server-pid": parameters.serverPID = Int(value) ?? parameters.serverPID
             case "--emit": parameters.emits.append(value)
+            case "--file": parameters.file = value
             default: print("unknown argument \(argument)")
             }
         }
@@ -58,6 +62,7 @@ struct FanOutBenchmarkMain {
                 try await runBare(parameters, serverGroup: serverGroup, clientGroup: clientGroup, logger: logger)
             case "external": try await runExternal(parameters, clientGroup: clientGroup, logger: logger)
             case "clients": try await runConnectedClients(parameters, clientGroup: clientGroup)
+            case "http-bare": try await runHTTPBare(parameters, logger: logger)
             default: print("unknown mode \(parameters.mode)")
             }
         } catch {
@@ -65,6 +70,49 @@ struct FanOutBenchmarkMain {
         }
         try await clientGroup.shutdownGracefully()
         try await serverGroup.shutdownGracefully()
+    }
+
+    /// Serves one in-memory body on `GET /bare` until `seconds` have passed.
+    static func runHTTPBare(_ parameters: Parameters, logger: Logger) async throws {
+        let bytes = try readFile(parameters.file)
+        let body = ByteBuffer(bytes: bytes)
+        let router = Router()
+        router.get("/bare") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: body))
+        }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let application = Application(
+            router: router,
+            configuration: ApplicationConfiguration(
+                address: .hostname("127.0.0.1", port: parameters.port), serverName: "MarketHub"),
+            onServerRunning: { channel in print("http-bare listening on \(channel.localAddress?.port ?? 0)") },
+            eventLoopGroupProvider: .shared(group), logger: logger
+        )
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await application.runService(gracefulShutdownSignals: []) }
+            tasks.addTask {
+                try await Task.sleep(for: .seconds(parameters.seconds))
+                throw CancellationError()
+            }
+            _ = try? await tasks.next()
+            tasks.cancelAll()
+        }
+        try await group.shutdownGracefully()
+    }
+
+    static func readFile(_ path: String) throws -> [UInt8] {
+        guard let handle = fopen(path, "rb") else { throw BenchmarkError("cannot open \(path)") }
+        defer { fclose(handle) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, handle)
+            if count == 0 { break }
+            bytes += chunk[0..<count]
+        }
+        return bytes
     }
 
     static func waitFor(_ counter: Counter, _ target: Int) async throws {
@@ -301,4 +349,9 @@ final class Broadcaster: Sendable {
     func send(_ buffer: ByteBuffer) {
         for connection in connections.withLock({ Array($0.values) }) { connection.send(buffer) }
     }
+}
+
+struct BenchmarkError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }

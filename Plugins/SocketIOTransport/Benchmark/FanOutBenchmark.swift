@@ -71,6 +71,8 @@ struct Parameters: Sendable {
     var serverPID: Int?
     /// `clients` mode: packets each client sends once connected.
     var emits: [String] = []
+    /// `http-bare` mode: the file whose bytes `GET /bare` answers.
+    var file = ""
 }
 
 /// Runs `clients` WebSocket clients against `path` on 127.0.0.1:`port` until each sees the stop marker; returns
