@@ -276,6 +276,38 @@ struct ChartHubTests {
         await f.close()
     }
 
+    @Test("a failed backfill is retried on a timer while the stream is quiet, and health recovers")
+    func backfillRetriedWhileQuiet() async throws {
+        // A 429 window from 09:40 for a minute; the replay starts at 09:40, inside it.
+        let faults: JSONValue = .array([
+            .object([
+                ("kind", .string("rest-429")), ("atMs", .integer(600_000)), ("durationMs", .integer(60_000)),
+                ("retryAfterMs", .integer(1_000)),
+            ])
+        ])
+        let f = try await Self.fixture(faults: faults)
+        #expect(await f.focus(1, "SPY", "5m")[0]?["ok"] == .bool(true))
+        #expect(f.sent("chart:error", to: 1).first?["code"] == .string("rate_limited"))
+        // No bars from here on: the replay is paused past the window, so only the timer can retry.
+        let control = try #require(ReplayControl(f.runtime.provider))
+        try control.pause()
+        try control.seek(toOffset: 900_000)
+        let fetches = f.metric("markethub_aggs_provider_fetches_total")
+        f.advance(seconds: 10)
+        #expect(f.metric("markethub_aggs_provider_fetches_total") == fetches, "no retry before its delay")
+        f.advance(seconds: 6)
+        let room = "chart:SPY|5m|regular"
+        let recovered = await f.eventually {
+            f.published("chart:update", room: room).contains {
+                $0["health"] == .string("ok") && !($0["bars"]?.array?.isEmpty ?? true)
+            }
+        }
+        #expect(recovered, "the retried backfill's candles and health reach the room")
+        #expect(f.metric("markethub_aggs_provider_fetches_total") - fetches == 1)
+        #expect(try control.status().contains("paused"))
+        await f.close()
+    }
+
     @Test("a cold cache with the market closed: the last session, marked so")
     func closedMarketColdCache() async throws {
         let closed: JSONValue = .array([.object([("kind", .string("market-close")), ("atMs", .integer(0))])])

@@ -13,14 +13,15 @@ import Synchronization
 ///   `chart:update` with the changed candles to the focus room. 1h, 1D and 1W get a snapshot only.
 /// - Backfill failure: `chart:error` with the reason, then a snapshot of whatever the cache holds.
 /// - Stream drop: health turns `degraded` (an update with no bars says so); on recovery the gap is backfilled
-///   from REST before updates resume, and a failed backfill is retried while bars keep arriving.
+///   from REST before updates resume. A failed backfill is retried every `backfillRetryMilliseconds` (on a
+///   timer, and when bars arrive) until it succeeds or nobody focuses the series.
 /// - The last client leaving a series (a new focus, `chart:unfocus`, a disconnect) releases the upstream
 ///   subscription.
 public final class ChartHub: MarketDataSink, Sendable {
     public struct Options: Sendable {
         /// Candles kept per series.
         public var capacity = 2_000
-        /// Delay before a failed backfill is tried again (while bars keep arriving).
+        /// Delay before a failed backfill is tried again.
         public var backfillRetryMilliseconds: Int64 = 15_000
         /// How far back a fallback snapshot looks in the cache.
         public var fallbackLookbackDays: Int64 = 5
@@ -456,6 +457,12 @@ public final class ChartHub: MarketDataSink, Sendable {
                 }
                 publishUpdate(state: state, key: key, bars: changed, health: entry.health)
             }
+        }
+        if failure != nil {
+            // Retried on a timer as well as when bars arrive, so a series whose stream is quiet (a paused replay,
+            // a thin market) does not stay degraded and incomplete until a bar happens to come.
+            let delay = max(options.backfillRetryMilliseconds, 1) * 1_000_000
+            clock.schedule(afterNanoseconds: delay) { [weak self] in self?.retryDueBackfills([key]) }
         }
         // One upstream fault fails every series' backfill: logged once until a backfill succeeds again.
         if let failure {

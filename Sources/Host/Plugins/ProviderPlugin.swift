@@ -213,3 +213,40 @@ final class SinkBridge: Sendable {
             "provider sent a malformed \(what) batch; dropped it (plugin bug: check struct_size and strides)")
     }
 }
+
+/// The replay-control extension (`MH_EXT_REPLAY_CONTROL`) of a provider that offers it: pause, resume, seek and
+/// speed for QA runs against recorded sessions.
+public struct ReplayControl: Sendable {
+    let provider: ProviderPlugin
+    let table: mh_replay_control_v1
+
+    /// The provider's replay control, or nil when it offers none (or an older, smaller table).
+    public init?(_ provider: ProviderPlugin) {
+        guard let raw = provider.extensionTable(MH_EXT_REPLAY_CONTROL) else { return nil }
+        let size = raw.load(as: UInt32.self)
+        guard size >= MemoryLayout<mh_replay_control_v1>.size else { return nil }
+        self.provider = provider
+        table = raw.load(as: mh_replay_control_v1.self)
+    }
+
+    public func pause() throws(PluginError) { try call { table.pause?($0) } }
+    public func resume() throws(PluginError) { try call { table.resume?($0) } }
+    /// Jumps to `offsetMilliseconds` of recording time since the recording's start.
+    public func seek(toOffset offsetMilliseconds: Int64) throws(PluginError) {
+        try call { table.seek?($0, offsetMilliseconds) }
+    }
+    public func setSpeed(_ speed: Double) throws(PluginError) { try call { table.set_speed?($0, speed) } }
+
+    /// The provider's JSON description of the replay (position, speed, state).
+    public func status() throws(PluginError) -> String {
+        let buffer = ErrorBuffer(capacity: 16_384)
+        try call { table.status?($0, buffer.errbuf) }
+        return buffer.message
+    }
+
+    private func call(_ body: (UnsafeMutableRawPointer) -> mh_status?) throws(PluginError) {
+        guard let instance = provider.lifecycle.instance else { throw .unavailable("the provider is not running") }
+        guard let status = body(instance) else { throw .unsupported("the replay control lacks this function") }
+        guard status == mh_status(MH_OK) else { throw PluginError(status, StatusName.of(status)) }
+    }
+}
