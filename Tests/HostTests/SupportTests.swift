@@ -98,6 +98,31 @@ struct SupportTests {
         }
     }
 
+    @Test("single flight shares a running call, and with a linger its result for a while after")
+    func singleFlightLinger() async {
+        let clock = Mutex<Int64>(0)
+        let calls = Mutex(0)
+        let flight = SingleFlight<Int>(maximumConcurrent: 2, lingerMilliseconds: 1_000) { clock.withLock { $0 } }
+        let work: @Sendable () async -> Int = {
+            calls.withLock { count in
+                count += 1
+                return count
+            }
+        }
+        let first = await flight.run("a", work)
+        #expect(first.value == 1 && first.leader)
+        clock.withLock { $0 = 999 }
+        let late = await flight.run("a", work)
+        #expect(late.value == 1 && !late.leader, "a caller just after the leader finished shares its result")
+        #expect(await flight.run("b", work).value == 2, "another key runs its own call")
+        clock.withLock { $0 = 1_000 }
+        let later = await flight.run("a", work)
+        #expect(later.value == 3 && later.leader, "after the linger the work runs again")
+        let plain = SingleFlight<Int>(maximumConcurrent: 1)
+        _ = await plain.run("a", work)
+        #expect(await plain.run("a", work).leader, "without a linger a finished call is not reused")
+    }
+
     @Test("a route's immediate handler answers without the async path, and nil falls through to it")
     func routerImmediate() async {
         let router = HTTPRouter { routes in

@@ -128,7 +128,10 @@ public final class AggregatesService: Sendable {
         self.options = options
         self.calendar = calendar
         self.sourceName = sourceName
-        flights = SingleFlight(maximumConcurrent: options.maximumConcurrentFetches)
+        // A request that found the cache empty just before the leader stored its bars shares the leader's answer.
+        flights = SingleFlight(
+            maximumConcurrent: options.maximumConcurrentFetches, lingerMilliseconds: 1_000,
+            now: { [clock] in clock.nowMilliseconds })
         episodes = FailureEpisodes(logger: logger)
         responses = AggregatesResponseCache(lifetimeMilliseconds: options.responseReuseMilliseconds)
     }
@@ -174,7 +177,10 @@ public final class AggregatesService: Sendable {
             to = query.toMilliseconds ?? now
         } else if !query.isIntraday {
             to = query.toMilliseconds ?? now
-            from = to - options.defaultDailyLookbackDays * 86_400_000
+            // From the New York midnight that starts the day a lookback ago: daily bars start there, and the
+            // window does not move with each request's millisecond (so identical requests share one fetch).
+            from = EasternTime.midnight(
+                of: EasternTime.local(atUTC: to - options.defaultDailyLookbackDays * 86_400_000).date)
         } else {
             // The provider's market status decides whether the market is closed (a replay lives on its own
             // clock); the calendar gives the session times.
