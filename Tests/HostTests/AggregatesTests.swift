@@ -72,10 +72,14 @@ struct AggregatesTests {
     @Test("a cache answer's body is reused for the same query for one second, then recomputed")
     func responseReuse() async throws {
         let f = try await Self.fixture()
-        _ = await f.get("ticker=SPY")
+        let fetched = await f.get("ticker=SPY")
         let cached = await f.get("ticker=SPY")
         #expect(cached.body["source"] == .string("cache"))
         let count = try #require(cached.body["bars"]?.array?.count)
+        // Only the reusable answer tells shared caches (the transport's) they may keep it, for one lifetime.
+        func cacheControl(_ headers: [(String, String)]) -> String? { headers.first { $0.0 == "Cache-Control" }?.1 }
+        #expect(cacheControl(fetched.headers) == nil, "a provider answer is not shareable")
+        #expect(cacheControl(cached.headers) == "public, max-age=1, s-maxage=1")
         // A bar written behind the service's back (a Saturday, so a start of its own) is not seen while the
         // reused body is current...
         let bar = Bar(

@@ -1,6 +1,7 @@
 import HTTPTypes
 import SocketIOProtocol
 import SocketIOServer
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -42,6 +43,58 @@ struct HTTPRoutesTests {
             for path in ["/health", "/metrics", "/openapi.yaml"] {
                 #expect(try await http(port, .get, path).status == 200)
             }
+        }
+    }
+
+    @Test("GET answers marked s-maxage are reused until they expire; private, unmarked and POST ones are not")
+    func sharedResponseCache() async throws {
+        try await withServer { server, port, delegate in
+            let shared = "/api/market/aggs?ticker=SPY&cc=public,%20max-age=1,%20s-maxage=1"
+            let first = try await http(port, .get, shared)
+            let second = try await http(port, .get, shared)
+            #expect(first.status == 200 && second.status == 200)
+            #expect(second.body == first.body, "the second answer is the stored one")
+            #expect(second.headers[.cacheControl] == "public, max-age=1, s-maxage=1")
+            #expect(second.headers[.contentType] == "application/json")
+            #expect(delegate.requests.load(ordering: .relaxed) == 1)
+            #expect(server.statistics.httpCacheHits == 1)
+            // Another query is another key.
+            let other = try await http(port, .get, shared + "&limit=5")
+            #expect(other.body != first.body)
+            for uri in [
+                "/api/x?cc=private,%20s-maxage=60", "/api/x?cc=s-maxage=60,%20no-store", "/api/x?cc=max-age=60",
+                "/api/x?cc=s-maxage=0", "/api/x",
+            ] {
+                let one = try await http(port, .get, uri)
+                let two = try await http(port, .get, uri)
+                #expect(one.body != two.body, "\(uri) was answered from the cache")
+            }
+            let posted = try await http(port, .post, shared)
+            let postedAgain = try await http(port, .post, shared)
+            #expect(postedAgain.body != posted.body, "a POST was answered from the cache")
+            try await Task.sleep(for: .milliseconds(1_100))
+            let expired = try await http(port, .get, shared)
+            #expect(expired.body != first.body, "an expired answer was reused")
+        }
+    }
+
+    @Test("with the shared cache off every request reaches the host; with a token it is checked first")
+    func sharedResponseCacheOffAndAuthorized() async throws {
+        try await withServer(config { $0.responseCacheEntries = 0 }) { server, port, delegate in
+            let uri = "/api/x?cc=s-maxage=60"
+            let one = try await http(port, .get, uri)
+            let two = try await http(port, .get, uri)
+            #expect(one.body != two.body)
+            #expect(server.statistics.httpCacheHits == 0 && delegate.requests.load(ordering: .relaxed) == 2)
+        }
+        try await withServer(config { $0.token = "t0k" }) { _, port, _ in
+            let uri = "/api/x?cc=s-maxage=60"
+            let authorized = try await http(port, .get, uri, headers: [.authorization: "Bearer t0k"])
+            #expect(authorized.status == 200)
+            let anonymous = try await http(port, .get, uri)
+            #expect(anonymous.status == 401, "the cache answered without the token")
+            let again = try await http(port, .get, uri, headers: [.authorization: "Bearer t0k"])
+            #expect(again.body == authorized.body)
         }
     }
 

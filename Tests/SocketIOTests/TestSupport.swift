@@ -18,10 +18,13 @@ enum Observed: Sendable, Equatable {
 }
 
 /// A delegate that records everything and behaves like the conformance server (greets with `auth`, echoes
-/// `message` as `message-back`, acks `message-with-ack`), and answers forwarded requests with a JSON echo.
+/// `message` as `message-back`, acks `message-with-ack`), and answers forwarded requests with a JSON echo
+/// numbered in arrival order (`n`); a `cc` query parameter becomes the answer's `Cache-Control`.
 final class RecordingDelegate: SocketIOServerDelegate {
     let stream: AsyncStream<Observed>
     private let continuation: AsyncStream<Observed>.Continuation
+    /// Forwarded requests answered so far.
+    let requests = Atomic<Int>(0)
 
     init() { (stream, continuation) = AsyncStream<Observed>.makeStream() }
 
@@ -63,10 +66,16 @@ final class RecordingDelegate: SocketIOServerDelegate {
                 body: String(decoding: request.body, as: UTF8.self), subject: request.authSubject
             )
         )
+        let number = requests.add(1, ordering: .relaxed).newValue
         let body = JSONValue.object([
             JSONMember("path", .string(request.path)), JSONMember("method", .string(request.method)),
+            JSONMember("n", .number(String(number))),
         ])
-        return ForwardedResponse(status: 200, headers: [("Content-Type", "application/json")], body: body.jsonBytes)
+        var headers = [(name: "Content-Type", value: "application/json")]
+        for item in request.query.split(separator: "&") where item.hasPrefix("cc=") {
+            headers.append(("Cache-Control", item.dropFirst(3).split(separator: "%20").joined(separator: " ")))
+        }
+        return ForwardedResponse(status: 200, headers: headers, body: body.jsonBytes)
     }
 
     /// The next observation matching `predicate`, failing after `timeout`.

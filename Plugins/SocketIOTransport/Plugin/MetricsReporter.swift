@@ -4,8 +4,8 @@ import ServiceLifecycle
 import SocketIOServer
 
 /// Reports the server's statistics to the host every `interval`: gauges for clients and sessions, counter
-/// increments for queued and conflated messages, slow-consumer disconnects, rate-limited events and protocol
-/// errors. Ends (after a last report) on graceful shutdown.
+/// increments for queued and conflated messages, slow-consumer disconnects, rate-limited events, protocol
+/// errors and answers from the shared response cache. Ends (after a last report) on graceful shutdown.
 struct MetricsReporter: Service {
     let server: SocketIOServer
     let host: PluginHost
@@ -32,6 +32,7 @@ struct MetricsReporter: Service {
             ("socketio_slow_consumer_disconnects_total", now.slowConsumerDisconnects, previous.slowConsumerDisconnects),
             ("socketio_events_rate_limited_total", now.eventsRateLimited, previous.eventsRateLimited),
             ("socketio_protocol_errors_total", now.protocolErrors, previous.protocolErrors),
+            ("socketio_http_cache_hits_total", now.httpCacheHits, previous.httpCacheHits),
         ]
         for (name, current, before) in increments where current > before {
             host.metric(counter, name, value: Double(current - before))

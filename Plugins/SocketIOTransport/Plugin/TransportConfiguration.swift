@@ -69,6 +69,9 @@ extension SocketIOServerConfiguration {
             case "maxQueuedMessages": configuration.maxQueuedMessages = try integer(key, value)
             case "slowClientGrace": configuration.slowClientGrace = try integer(key, value)
             case "socketSendBuffer": configuration.socketSendBuffer = try integer(key, value)
+            case "responseCacheEntries": configuration.responseCacheEntries = try integer(key, value)
+            case "responseCacheBytes": configuration.responseCacheBytes = try integer(key, value)
+            case "responseCacheMaxAge": configuration.responseCacheMaxAge = try integer(key, value)
             case "tls":
                 guard case .object(let tlsMembers) = value else {
                     throw .invalid("tls must be an object {certificate, privateKey}")

@@ -222,6 +222,12 @@ extension SocketIOServer {
             }
             subject = "bearer"
         }
+        let cacheKey: String? =
+            request.method == .get && responseCache.isEnabled
+            ? SharedResponseCache.key(path: request.uri.path, query: request.uri.query) : nil
+        if let cacheKey, let cached = responseCache.answer(for: cacheKey, now: clock.now()) {
+            return Response(status: cached.status, headers: cached.headers, body: .init(byteBuffer: cached.body))
+        }
         var request = request
         let body: ByteBuffer
         do {
@@ -244,10 +250,12 @@ extension SocketIOServer {
         for header in answer.headers {
             if let name = HTTPField.Name(header.name) { headers.append(HTTPField(name: name, value: header.value)) }
         }
-        return Response(
-            status: HTTPResponse.Status(code: answer.status), headers: headers,
-            body: .init(byteBuffer: ByteBuffer(bytes: answer.body))
-        )
+        let status = HTTPResponse.Status(code: answer.status)
+        let answerBody = ByteBuffer(bytes: answer.body)
+        if let cacheKey {
+            responseCache.store(cacheKey, status: status, headers: headers, body: answerBody, now: clock.now())
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: answerBody))
     }
 
     static func jsonError(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {

@@ -57,6 +57,7 @@ public final class SocketIOServer: Service, Sendable {
 
     let registry = Mutex(Registry())
     let counters = StatisticsCounters()
+    let responseCache: SharedResponseCache
     private let identifiers = Atomic<UInt64>(0)
     private let listenState = Mutex(ListenState())
 
@@ -78,6 +79,9 @@ public final class SocketIOServer: Service, Sendable {
         self.clock = clock
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
+        responseCache = SharedResponseCache(
+            maximumEntries: configuration.responseCacheEntries, maximumBytes: configuration.responseCacheBytes,
+            maximumAgeMilliseconds: configuration.responseCacheMaxAge)
     }
 
     // MARK: - Service
@@ -198,7 +202,8 @@ public final class SocketIOServer: Service, Sendable {
             clients: clients, sessions: sessions, messagesQueued: counters.load(.messagesQueued),
             messagesConflated: counters.load(.messagesConflated),
             slowConsumerDisconnects: counters.load(.slowConsumerDisconnects),
-            eventsRateLimited: counters.load(.eventsRateLimited), protocolErrors: counters.load(.protocolErrors)
+            eventsRateLimited: counters.load(.eventsRateLimited), protocolErrors: counters.load(.protocolErrors),
+            httpCacheHits: responseCache.hits
         )
     }
 

@@ -19,6 +19,9 @@
 /// - `socketSendBuffer` (bytes, default 65536; 0 leaves the kernel's own sizing): the kernel send buffer of each
 ///   WebSocket connection. Small, so a slow client's backlog stays in its queue, where quotes conflate and the
 ///   limit counts it, instead of megabytes of stale frames waiting in the kernel.
+/// - `responseCacheEntries` (int, default 512; 0 turns it off), `responseCacheBytes` (bytes, default 33554432)
+///   and `responseCacheMaxAge` (ms, default 5000): the shared cache for forwarded `GET` answers the host marks
+///   `Cache-Control: s-maxage=N` (see `SharedResponseCache`).
 public struct SocketIOServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
@@ -45,6 +48,9 @@ public struct SocketIOServerConfiguration: Sendable {
     public var maxQueuedMessages = 1_024
     public var slowClientGrace = 5_000
     public var socketSendBuffer = 65_536
+    public var responseCacheEntries = 512
+    public var responseCacheBytes = 33_554_432
+    public var responseCacheMaxAge = 5_000
     /// Whether the WebSocket writer hands each batch of queued frames to the socket with one flush (the default)
     /// rather than one write and flush per frame. Not a plugin key: the fan-out benchmark turns it off to show
     /// the difference in the same run.
@@ -79,6 +85,9 @@ public struct SocketIOServerConfiguration: Sendable {
         try require(slowClientGrace >= 0, "slowClientGrace", "must not be negative")
         try require(
             (0...Int(Int32.max / 2)).contains(socketSendBuffer), "socketSendBuffer", "must be 0 to \(Int32.max / 2)")
+        try require(responseCacheEntries >= 0, "responseCacheEntries", "must not be negative")
+        try require(responseCacheBytes >= 0, "responseCacheBytes", "must not be negative")
+        try require(responseCacheMaxAge >= 0, "responseCacheMaxAge", "must not be negative")
         try require(
             (tlsCertificatePath == nil) == (tlsPrivateKeyPath == nil), "tls",
             "needs both certificate and privateKey (PEM file paths)")

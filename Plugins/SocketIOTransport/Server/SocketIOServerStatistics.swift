@@ -16,6 +16,8 @@ public struct SocketIOServerStatistics: Sendable, Equatable {
     public var eventsRateLimited: UInt64
     /// Sessions closed because of a malformed packet.
     public var protocolErrors: UInt64
+    /// Forwarded requests answered from the shared response cache.
+    public var httpCacheHits: UInt64 = 0
 
     /// All zero: the baseline before a server has done anything.
     public static let zero = SocketIOServerStatistics(

@@ -61,13 +61,22 @@ final class AggregatesResponseCache: Sendable {
         }
     }
 
-    /// Keeps `body` when `answer` may be reused (healthy and wholly from the cache).
-    func store(_ body: [UInt8], for key: Key, answer: AggregatesAnswer, now: Int64, dataVersion: UInt64) {
+    /// Keeps `body` when `answer` may be reused (healthy and wholly from the cache); true when it was kept.
+    @discardableResult
+    func store(_ body: [UInt8], for key: Key, answer: AggregatesAnswer, now: Int64, dataVersion: UInt64) -> Bool {
         guard lifetimeMilliseconds > 0, answer.source == "cache", answer.health == "ok", answer.fetchError == nil
-        else { return }
+        else { return false }
         entries.withLock { entries in
             if entries[key] == nil, entries.count >= maximumEntries { entries.removeAll(keepingCapacity: true) }
             entries[key] = Entry(body: body, storedMilliseconds: now, dataVersion: dataVersion)
         }
+        return true
+    }
+
+    /// The `Cache-Control` for a body just stored: shareable for the whole seconds of one lifetime, so the
+    /// transport's shared cache and browsers keep it no longer than this cache does. Nil below one second.
+    var cacheControl: String? {
+        let seconds = lifetimeMilliseconds / 1_000
+        return seconds >= 1 ? "public, max-age=\(seconds), s-maxage=\(seconds)" : nil
     }
 }

@@ -33,9 +33,14 @@ enum AggregatesRoutes {
             do throws(AggregatesFailure) {
                 let answer = try await service.answer(query)
                 let body = encodeBytes(answer)
-                service.responses.store(body, for: key, answer: answer, now: now, dataVersion: version)
-                return HTTPResponse(
-                    status: 200, headers: [("Content-Type", "application/json; charset=utf-8")], body: body)
+                var headers = [("Content-Type", "application/json; charset=utf-8")]
+                if service.responses.store(body, for: key, answer: answer, now: now, dataVersion: version),
+                    let cacheControl = service.responses.cacheControl
+                {
+                    // Shareable for one reuse lifetime: the transport answers repeats without asking the host.
+                    headers.append(("Cache-Control", cacheControl))
+                }
+                return HTTPResponse(status: 200, headers: headers, body: body)
             } catch {
                 var headers: [(String, String)] = []
                 var body: [(String, JSONValue)] = [("error", .string(error.code)), ("message", .string(error.message))]
