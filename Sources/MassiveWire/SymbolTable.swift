@@ -6,7 +6,10 @@ public struct SymbolTable: Sendable {
     public private(set) var symbols: [String] = []
     private var storage: [UInt8] = []
     private var ranges: [Range<Int>] = []
-    private var buckets: [Int32] = Array(repeating: -1, count: 256)
+    /// Empty until the first symbol: an empty table costs no allocation, so callers may make one per frame
+    /// (the replay swaps its table out around each decode).
+    private var buckets: [Int32] = []
+    private static let initialBuckets = 256
 
     public init() {}
 
@@ -38,6 +41,7 @@ public struct SymbolTable: Sendable {
 
     /// The slot of a symbol given as UTF-8 bytes, or nil when it was never interned.
     public func slot(of key: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard !buckets.isEmpty else { return nil }
         let mask = buckets.count - 1
         var index = Int(truncatingIfNeeded: Self.hash(key)) & mask
         while true {
@@ -55,6 +59,7 @@ public struct SymbolTable: Sendable {
 
     /// The slot of a symbol given as UTF-8 bytes, adding it on first sight.
     public mutating func intern(_ key: UnsafeBufferPointer<UInt8>) -> Int {
+        if buckets.isEmpty { buckets = Array(repeating: -1, count: Self.initialBuckets) }
         let mask = buckets.count - 1
         var index = Int(truncatingIfNeeded: Self.hash(key)) & mask
         while true {
