@@ -308,6 +308,33 @@ struct ChartHubTests {
         await f.close()
     }
 
+    @Test("streamed minute bars of focused symbols are written behind to the cache, each once")
+    func streamedBarsPersisted() async throws {
+        let f = try await Self.fixture()
+        #expect(await f.focus(1, "SPY", "1m")[0]?["ok"] == .bool(true))
+        f.advance(seconds: 150)
+        let room = "chart:SPY|1m|regular"
+        #expect(await f.eventually { f.published("chart:update", room: room).count >= 2 })
+        let writer = ChartBarPersistenceService(
+            hub: f.hub, cache: f.runtime.cache, clock: f.clock, logger: Logger(label: "test"))
+        let written = await writer.flush()
+        #expect(written >= 2, "two minutes of bars streamed, \(written) written")
+        #expect(await writer.flush() == 0, "nothing new: nothing written again")
+        let stored = await f.runtime.cache.getBars(
+            BarQuery(
+                ticker: "SPY", timespan: .minute, multiplier: 1, fromMilliseconds: Self.at(9, 30),
+                toMilliseconds: Self.at(9, 45)))
+        let streamed = stored.bars.filter { $0.source == "stream" }
+        #expect(streamed.count == written, "stored: \(stored.bars.map { ($0.startMilliseconds, $0.source) })")
+        // The cached bars are the candles the clients were sent.
+        let sent = f.published("chart:update", room: room).flatMap { $0["bars"]?.array ?? [] }
+        for bar in streamed {
+            let candle = sent.last { $0["t"]?.int64 == bar.startMilliseconds }
+            #expect(candle?["c"]?.double == bar.close && candle?["v"]?.double == bar.volume)
+        }
+        await f.close()
+    }
+
     @Test("a cold cache with the market closed: the last session, marked so")
     func closedMarketColdCache() async throws {
         let closed: JSONValue = .array([.object([("kind", .string("market-close")), ("atMs", .integer(0))])])

@@ -17,6 +17,8 @@ import Synchronization
 ///   timer, and when bars arrive) until it succeeds or nobody focuses the series.
 /// - The last client leaving a series (a new focus, `chart:unfocus`, a disconnect) releases the upstream
 ///   subscription.
+/// - Streamed minute bars of focused symbols are written behind to the cache (`ChartBarPersistenceService`,
+///   `source: "stream"`), so REST answers and other hosts see them without another provider call.
 public final class ChartHub: MarketDataSink, Sendable {
     public struct Options: Sendable {
         /// Candles kept per series.
@@ -83,7 +85,18 @@ public final class ChartHub: MarketDataSink, Sendable {
         /// Streamed ticker → its series.
         var byTicker: [String: [SeriesKey]] = [:]
         var generation: UInt64 = 0
+        /// Streamed minute bars not yet written to the cache, by ticker and start (a correction replaces).
+        var unsavedBars: [UnsavedKey: Bar] = [:]
     }
+
+    struct UnsavedKey: Hashable, Sendable {
+        var ticker: String
+        var start: Int64
+    }
+
+    /// Most streamed bars waiting for the cache; beyond it new ones are dropped (and counted) until a write
+    /// succeeds. A day of minute bars for 20 symbols fits.
+    static let maximumUnsavedBars = 20_000
 
     public static let channels: Channels = [.aggSecond, .aggMinute]
 
@@ -637,10 +650,19 @@ public final class ChartHub: MarketDataSink, Sendable {
 
     public func receive(bars: [Bar]) {
         var touched: [SeriesKey] = []
+        var dropped = 0
         state.withLock { state in
             guard !state.byTicker.isEmpty else { return }
             for bar in bars {
                 guard let keys = state.byTicker[bar.symbol] else { continue }
+                if bar.timespan == .minute, bar.multiplier == 1 {
+                    let key = UnsavedKey(ticker: bar.symbol, start: bar.startMilliseconds)
+                    if state.unsavedBars[key] != nil || state.unsavedBars.count < Self.maximumUnsavedBars {
+                        state.unsavedBars[key] = bar
+                    } else {
+                        dropped += 1
+                    }
+                }
                 for key in keys {
                     let changed = state.series[key]?.series.apply(bar) ?? false
                     if changed, !touched.contains(key) { touched.append(key) }
@@ -654,6 +676,33 @@ public final class ChartHub: MarketDataSink, Sendable {
             }
         }
         if !touched.isEmpty { retryDueBackfills(touched) }
+        if dropped > 0 {
+            metrics.increment(
+                "markethub_chart_bars_unsaved_dropped_total", by: Double(dropped),
+                help: "Streamed minute bars not cached because the write-behind buffer was full")
+        }
+    }
+
+    // MARK: Write-behind of streamed bars
+
+    /// Takes the streamed minute bars not yet cached (for `ChartBarPersistenceService`), oldest first.
+    public func takeUnsavedBars() -> [Bar] {
+        let bars = state.withLock { state -> [Bar] in
+            defer { state.unsavedBars.removeAll(keepingCapacity: true) }
+            return Array(state.unsavedBars.values)
+        }
+        return bars.sorted { ($0.startMilliseconds, $0.symbol) < ($1.startMilliseconds, $1.symbol) }
+    }
+
+    /// Puts back bars whose write failed, unless a newer version of the same bar arrived meanwhile.
+    public func restoreUnsaved(_ bars: [Bar]) {
+        state.withLock { state in
+            for bar in bars {
+                let key = UnsavedKey(ticker: bar.symbol, start: bar.startMilliseconds)
+                guard state.unsavedBars[key] == nil, state.unsavedBars.count < Self.maximumUnsavedBars else { continue }
+                state.unsavedBars[key] = bar
+            }
+        }
     }
 
     public func receive(quotes: [Quote]) {}

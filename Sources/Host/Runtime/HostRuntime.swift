@@ -181,11 +181,12 @@ public final class HostRuntime: Sendable {
     /// provider and flushes the cache.
     public var service: PluginSetService { PluginSetService(runtime: self) }
 
-    /// Every service `serve` runs, in start order (a ServiceGroup shuts them down in reverse, so the quote
-    /// writer flushes before the plugins stop).
+    /// Every service `serve` runs, in start order (a ServiceGroup shuts them down in reverse, so the quote and
+    /// chart bar writers flush before the plugins stop).
     public var services: [any Service] {
         [
-            service, QuotePersistenceService(router: quoteRouter, cache: cache, clock: clock, logger: logger), warmer,
+            service, QuotePersistenceService(router: quoteRouter, cache: cache, clock: clock, logger: logger),
+            ChartBarPersistenceService(hub: chartHub, cache: cache, clock: clock, logger: logger), warmer,
             MarketStatusWatcher(status: marketStatus, router: quoteRouter, clock: clock),
             StaleQuoteSweeper(router: quoteRouter, clock: clock),
         ] + (cluster.map { [$0] } ?? [])
