@@ -29,6 +29,11 @@ final class AggregatesResponseCache: Sendable {
             limit = query.limit
             extended = query.sessionMode == .extended
         }
+
+        /// The key as text, for sharing one computation among identical concurrent requests.
+        var flightKey: String {
+            "\(ticker)|\(multiplier)|\(timespan)|\(from.map(String.init) ?? "-")|\(to.map(String.init) ?? "-")|\(limit)|\(extended)"
+        }
     }
 
     struct Entry {

@@ -19,17 +19,9 @@ enum AggregatesRoutes {
                 return .error(400, "invalid_request", error.message)
             }
         }
-        routes.add("GET", "/api/market/aggs", immediate: immediate) { _, parameters in
-            let query: AggregatesQuery
-            do throws(ParameterError) {
-                query = try parse(parameters)
-            } catch {
-                return .error(400, "invalid_request", error.message)
-            }
-            let key = AggregatesResponseCache.Key(query)
-            let now = service.clock.nowMilliseconds
-            let version = service.dataVersion
-            if let answer = reused(key, now: now, version: version) { return answer }
+        @Sendable func compute(
+            _ query: AggregatesQuery, key: AggregatesResponseCache.Key, now: Int64, version: UInt64
+        ) async -> HTTPResponse {
             do throws(AggregatesFailure) {
                 let answer = try await service.answer(query)
                 let body = encodeBytes(answer)
@@ -52,6 +44,24 @@ enum AggregatesRoutes {
                 response.headers += headers
                 return response
             }
+        }
+        let answers = SingleFlight<HTTPResponse>(maximumConcurrent: 256)
+        routes.add("GET", "/api/market/aggs", immediate: immediate) { _, parameters in
+            let query: AggregatesQuery
+            do throws(ParameterError) {
+                query = try parse(parameters)
+            } catch {
+                return .error(400, "invalid_request", error.message)
+            }
+            let key = AggregatesResponseCache.Key(query)
+            let now = service.clock.nowMilliseconds
+            let version = service.dataVersion
+            if let answer = reused(key, now: now, version: version) { return answer }
+            // Identical requests that miss the reused body together (as every client does when it expires under
+            // load) share one computation instead of each reading and encoding the same bars.
+            return await answers.run(key.flightKey) {
+                await compute(query, key: key, now: now, version: version)
+            }.value
         }
         routes.add("POST", "/api/market/aggs/warm") { request, _ in
             let hints: [AggregatesWarmer.Hint]
