@@ -25,15 +25,7 @@ public struct ChartBarPersistenceService: Service {
     }
 
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            while !Task.isCancelled, !Task.isShuttingDownGracefully {
-                await clock.sleep(nanoseconds: intervalMilliseconds * 1_000_000)
-                await flush()
-            }
-        } onGracefulShutdown: {
-            // The loop notices on its next wake-up; the final flush below runs either way.
-        }
-        await flush()
+        await runWriteBehind(clock: clock, intervalMilliseconds: intervalMilliseconds) { await flush() }
     }
 
     /// Writes every streamed bar not yet cached. Returns how many were written.

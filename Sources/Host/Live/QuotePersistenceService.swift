@@ -26,15 +26,7 @@ public struct QuotePersistenceService: Service {
     }
 
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            while !Task.isCancelled, !Task.isShuttingDownGracefully {
-                await clock.sleep(nanoseconds: intervalMilliseconds * 1_000_000)
-                await flush()
-            }
-        } onGracefulShutdown: {
-            // The loop notices on its next wake-up; the final flush below runs either way.
-        }
-        await flush()
+        await runWriteBehind(clock: clock, intervalMilliseconds: intervalMilliseconds) { await flush() }
     }
 
     /// Writes every changed quote once. Returns how many were written.
@@ -52,4 +44,20 @@ public struct QuotePersistenceService: Service {
         episodes.succeeded("persist", "last quotes persisted again")
         return quotes.count
     }
+}
+
+/// The loop of a write-behind service: `flush` every `intervalMilliseconds` of `clock` until graceful shutdown,
+/// then once more, so what was collected last is written before the cache plugin stops.
+func runWriteBehind(
+    clock: any HostClock, intervalMilliseconds: Int64, _ flush: @Sendable () async -> Void
+) async {
+    await withGracefulShutdownHandler {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            await clock.sleep(nanoseconds: intervalMilliseconds * 1_000_000)
+            await flush()
+        }
+    } onGracefulShutdown: {
+        // The loop notices on its next wake-up; the final flush below runs either way.
+    }
+    await flush()
 }
