@@ -58,6 +58,11 @@ struct HTTPRoutesTests {
             #expect(second.headers[.contentType] == "application/json")
             #expect(delegate.requests.load(ordering: .relaxed) == 1)
             #expect(server.statistics.httpCacheHits == 1)
+            // A client asking for a fresh answer gets one from the host (and it replaces the stored one).
+            let fresh = try await http(port, .get, shared, headers: [.cacheControl: "no-cache"])
+            #expect(fresh.body != first.body && delegate.requests.load(ordering: .relaxed) == 2)
+            let afterFresh = try await http(port, .get, shared)
+            #expect(afterFresh.body == fresh.body)
             // Another query is another key.
             let other = try await http(port, .get, shared + "&limit=5")
             #expect(other.body != first.body)

@@ -93,6 +93,18 @@ final class SharedResponseCache: Sendable {
         }
     }
 
+    /// Whether a request's `Cache-Control` asks for an answer from the origin (`no-cache`, `no-store` or
+    /// `max-age=0`), which a shared cache must not answer from storage.
+    static func wantsFreshAnswer(_ values: [String]) -> Bool {
+        for value in values {
+            for directive in value.split(separator: ",") {
+                let trimmed = directive.trimmingSpaces().lowercased()
+                if trimmed == "no-cache" || trimmed == "no-store" || trimmed == "max-age=0" { return true }
+            }
+        }
+        return false
+    }
+
     /// The `s-maxage` of `Cache-Control` values in nanoseconds, or nil when a shared cache must not keep the
     /// answer (no `s-maxage`, zero, or `private` / `no-store` / `no-cache`).
     static func sharedLifetime(_ values: [String]) -> Int64? {

@@ -225,7 +225,10 @@ extension SocketIOServer {
         let cacheKey: String? =
             request.method == .get && responseCache.isEnabled
             ? SharedResponseCache.key(path: request.uri.path, query: request.uri.query) : nil
-        if let cacheKey, let cached = responseCache.answer(for: cacheKey, now: clock.now()) {
+        // A client that asks for a fresh answer (`Cache-Control: no-cache` or `max-age=0`) gets one from the host.
+        if let cacheKey, !SharedResponseCache.wantsFreshAnswer(request.headers[values: .cacheControl]),
+            let cached = responseCache.answer(for: cacheKey, now: clock.now())
+        {
             return Response(status: cached.status, headers: cached.headers, body: .init(byteBuffer: cached.body))
         }
         var request = request
