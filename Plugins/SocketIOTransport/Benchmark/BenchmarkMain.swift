@@ -90,7 +90,7 @@ struct FanOutBenchmarkMain {
             onServerRunning: { channel in print("http-bare listening on \(channel.localAddress?.port ?? 0)") },
             eventLoopGroupProvider: .shared(group), logger: logger
         )
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
+        await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await application.runService(gracefulShutdownSignals: []) }
             tasks.addTask {
                 try await Task.sleep(for: .seconds(parameters.seconds))
