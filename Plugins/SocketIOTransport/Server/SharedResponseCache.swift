@@ -42,8 +42,6 @@ final class SharedResponseCache: Sendable {
     /// Answers served from the cache so far.
     var hits: UInt64 { hitCount.load(ordering: .relaxed) }
 
-    var count: Int { state.withLock { $0.entries.count } }
-
     static func key(path: String, query: String?) -> String {
         guard let query, !query.isEmpty else { return path }
         return path + "?" + query
@@ -74,19 +72,13 @@ final class SharedResponseCache: Sendable {
         let entry = Entry(status: status, headers: headers, body: body, expires: now + min(lifetime, maximumAge))
         state.withLock { state in
             if let old = state.entries.removeValue(forKey: key) { state.bytes -= old.body.readableBytes }
-            if state.entries.count >= maximumEntries || state.bytes + body.readableBytes > maximumBytes {
-                // Expired entries go first; if that is not enough, the ones closest to expiring.
-                for (key, old) in state.entries where old.expires <= now {
-                    state.entries[key] = nil
-                    state.bytes -= old.body.readableBytes
-                }
-                while !state.entries.isEmpty,
-                    state.entries.count >= maximumEntries || state.bytes + body.readableBytes > maximumBytes,
-                    let oldest = state.entries.min(by: { $0.value.expires < $1.value.expires })
-                {
-                    state.entries[oldest.key] = nil
-                    state.bytes -= oldest.value.body.readableBytes
-                }
+            // When full, the entries closest to expiring (expired ones first) make room.
+            while !state.entries.isEmpty,
+                state.entries.count >= maximumEntries || state.bytes + body.readableBytes > maximumBytes,
+                let oldest = state.entries.min(by: { $0.value.expires < $1.value.expires })
+            {
+                state.entries[oldest.key] = nil
+                state.bytes -= oldest.value.body.readableBytes
             }
             state.entries[key] = entry
             state.bytes += body.readableBytes

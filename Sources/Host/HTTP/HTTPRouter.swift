@@ -44,41 +44,40 @@ public final class HTTPRouter: Sendable {
     /// The answer of the matching route's immediate handler, if it has one and it answers; nil means "call
     /// `handle`". Never blocks and never suspends, so a transport thread may call it directly.
     public func immediateAnswer(_ request: HTTPRequest) -> HTTPResponse? {
-        let path = request.path.split(separator: "/")
-        let method = request.method.uppercased()
-        for route in routes {
-            guard route.method == method || (route.method == "GET" && method == "HEAD"),
-                let parameters = Self.match(route.segments, path)
-            else { continue }
-            guard let immediate = route.immediate,
-                var response = immediate(request, RouteParameters(path: parameters, query: request.query))
-            else { return nil }
-            if method == "HEAD" { response.body = [] }
-            return response
-        }
-        return nil
+        guard let (route, parameters) = route(for: request), let immediate = route.immediate,
+            var response = immediate(request, parameters)
+        else { return nil }
+        if request.method.uppercased() == "HEAD" { response.body = [] }
+        return response
     }
 
     public func handle(_ request: HTTPRequest) async -> HTTPResponse {
-        let path = request.path.split(separator: "/")
-        var pathMatched = false
-        for route in routes {
-            guard let parameters = Self.match(route.segments, path) else { continue }
-            pathMatched = true
-            guard route.method == request.method.uppercased() || (route.method == "GET" && request.method == "HEAD")
-            else { continue }
-            var response = await route.handler(request, RouteParameters(path: parameters, query: request.query))
+        if let (route, parameters) = route(for: request) {
+            var response = await route.handler(request, parameters)
             if request.method.uppercased() == "HEAD" { response.body = [] }
             return response
         }
-        if pathMatched {
-            let allowed = routes.filter { Self.match($0.segments, path) != nil }.map(\.method)
+        let path = request.path.split(separator: "/")
+        let allowed = routes.filter { Self.match($0.segments, path) != nil }.map(\.method)
+        if !allowed.isEmpty {
             return .error(
                 405, "method_not_allowed", "\(request.method) is not allowed on \(request.path)",
                 headers: [("Allow", allowed.joined(separator: ", "))]
             )
         }
         return .error(404, "not_found", "no route for \(request.method) \(request.path)")
+    }
+
+    /// The first route whose pattern matches the path and whose method matches (GET routes answer HEAD too).
+    private func route(for request: HTTPRequest) -> (Route, RouteParameters)? {
+        let path = request.path.split(separator: "/")
+        let method = request.method.uppercased()
+        for route in routes where route.method == method || (route.method == "GET" && method == "HEAD") {
+            if let parameters = Self.match(route.segments, path) {
+                return (route, RouteParameters(path: parameters, query: request.query))
+            }
+        }
+        return nil
     }
 
     static func match(_ pattern: [Substring], _ path: [Substring]) -> [String: String]? {
