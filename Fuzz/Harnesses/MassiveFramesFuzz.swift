@@ -1,6 +1,7 @@
 // libFuzzer harness: the vendor WebSocket frame decoder (MassiveWire.FrameDecoder).
-// Invariants: decoding is deterministic, and every decoded quote, trade and status event re-encodes (FrameEncoder)
-// to a frame that decodes to the same events without issues.
+// Invariants: decoding is deterministic; the fast reader and the general reader agree (events, slots, issues and
+// interned symbols); and every decoded quote, trade and status event re-encodes (FrameEncoder) to a frame that
+// decodes to the same events without issues.
 import MassiveWire
 import PluginKit
 
@@ -13,6 +14,10 @@ public func fuzzMassiveFrames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt
     // Events are compared by description: absent sizes decode to NaN, which is never == itself.
     check(
         "\(first.events)" == "\(second.events)" && first.issues == second.issues, "decoding is not deterministic")
+
+    check(
+        readerOutcome(bytes, fast: true) == readerOutcome(bytes, fast: false),
+        "the fast and general readers disagree on \(String(decoding: bytes, as: UTF8.self))")
 
     var encoder = FrameEncoder()
     var expected: [StreamEvent] = []
@@ -38,6 +43,17 @@ public func fuzzMassiveFrames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt
         check("\(again.events)" == "\(expected)", "re-encoding changed the events: \(frame)")
     }
     return 0
+}
+
+/// What one reader makes of a frame, in comparable form (events by description: NaN is never == itself).
+func readerOutcome(_ bytes: [UInt8], fast: Bool) -> String {
+    let decoder = FrameDecoder(shiftMilliseconds: 1_000, source: "fuzz", usesFastPath: fast)
+    var table = SymbolTable()
+    var events: [String] = []
+    let issues = bytes.withUnsafeBufferPointer { buffer in
+        decoder.decode(buffer, symbols: &table) { event, slot in events.append("\(slot) \(event)") }
+    }
+    return "\(events) \(issues) \(table.symbols)"
 }
 
 /// A failed invariant stops the run with its message (unlike `precondition`, also in optimized builds).

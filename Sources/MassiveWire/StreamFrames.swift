@@ -76,9 +76,15 @@ public struct FrameDecoder: Sendable {
     /// Bars are labelled with this provenance.
     public var source: String
 
-    public init(shiftMilliseconds: Int64 = 0, source: String = "stream") {
+    /// Whether well-formed elements go through the single-pass fast reader (`FastElementReader`). Turning it
+    /// off leaves every element to the general reader; the results are the same either way, which the tests and
+    /// the fuzz harness check by decoding with both.
+    public var usesFastPath: Bool
+
+    public init(shiftMilliseconds: Int64 = 0, source: String = "stream", usesFastPath: Bool = true) {
         self.shiftMilliseconds = shiftMilliseconds
         self.source = source
+        self.usesFastPath = usesFastPath
     }
 
     /// Decodes a whole frame into events plus the issues met on the way.
@@ -99,7 +105,7 @@ public struct FrameDecoder: Sendable {
     /// Decodes a frame, interning symbols in `symbols`: each event comes with its symbol's slot (-1 for status
     /// messages), and events of one symbol share one string.
     public func decode(
-        _ frame: UnsafeBufferPointer<UInt8>, symbols: inout SymbolTable, _ handle: (StreamEvent, Int) -> Void
+        _ frame: UnsafeBufferPointer<UInt8>, symbols: inout SymbolTable, _ handle: (consuming StreamEvent, Int) -> Void
     ) -> [FrameIssue] {
         var scanner = JSONScanner(frame)
         var issues: [FrameIssue] = []
@@ -111,11 +117,10 @@ public struct FrameDecoder: Sendable {
             }
             var index = 0
             repeat {
-                var slot = -1
-                switch try decodeElement(&scanner, &symbols, &slot) {
-                case .success(let event?): handle(event, slot)
-                case .success(nil): break
-                case .failure(let message): issues.append(FrameIssue(element: index, message: message))
+                if usesFastPath, let failure = fastElement(&scanner, &symbols, handle) {
+                    if let message = failure { issues.append(FrameIssue(element: index, message: message)) }
+                } else if let message = try decodeElement(&scanner, &symbols, handle) {
+                    issues.append(FrameIssue(element: index, message: message))
                 }
                 index += 1
             } while scanner.consume(0x2C)
@@ -127,20 +132,38 @@ public struct FrameDecoder: Sendable {
         return issues
     }
 
+    /// Decodes the element at the scanner with the fast reader and hands its event to `handle`. Returns nil
+    /// (with the scanner where it was and nothing handled) when the general reader must decode it instead;
+    /// otherwise `.some(nil)`, or `.some(message)` for an element that is well-formed JSON but not a usable event.
+    @inline(__always)
+    private func fastElement(
+        _ scanner: inout JSONScanner, _ symbols: inout SymbolTable, _ handle: (consuming StreamEvent, Int) -> Void
+    ) -> String?? {
+        guard let base = scanner.bytes.baseAddress else { return nil }
+        var reader = FastElementReader(base, count: scanner.bytes.count, at: scanner.position)
+        var f = Fields()
+        guard reader.read(into: &f, symbols: &symbols) else { return nil }
+        let failure: String?
+        do {
+            failure = try build(
+                f, symbol: f.symbol >= 0 ? symbols.symbols[f.symbol] : nil, slot: f.symbol, scanner: scanner, handle)
+        } catch {
+            // Only the text of an escaped string can fail, and the fast reader accepts none: nothing was handled.
+            return nil
+        }
+        scanner.position = reader.index
+        return .some(failure)
+    }
+
     private func finish(_ scanner: inout JSONScanner) throws(JSONError) {
         scanner.skipWhitespace()
         guard scanner.isAtEnd else { throw scanner.error("unexpected text after the frame") }
     }
 
-    private enum ElementResult {
-        case success(StreamEvent?)
-        case failure(String)
-    }
-
     /// The fields an event object may carry. `s` and `c` change meaning with the event type, so both
     /// readings are kept until the type is known.
     /// The event types the decoder knows, read from `ev` without building a string.
-    private enum Kind {
+    enum Kind {
         case quote
         case trade
         case second
@@ -151,7 +174,7 @@ public struct FrameDecoder: Sendable {
 
     /// Everything in it is plain data (strings are kept as byte ranges of the frame and made into `String`s
     /// only for the event that is built), so filling and dropping one per event costs no reference counting.
-    private struct Fields {
+    struct Fields {
         var ev: Kind?
         /// The symbol's slot in the symbol table (-1: no `sym`).
         var symbol = -1
@@ -183,7 +206,7 @@ public struct FrameDecoder: Sendable {
     }
 
     /// Up to eight trade condition codes (what the ABI's record holds), stored inline.
-    private struct Conditions {
+    struct Conditions {
         var codes: (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32) = (0, 0, 0, 0, 0, 0, 0, 0)
         var count = 0
 
@@ -201,14 +224,14 @@ public struct FrameDecoder: Sendable {
         }
     }
 
+    /// Decodes one element with the general reader and hands its event to `handle`; returns why the element
+    /// is not a usable event, or nil.
     private func decodeElement(
-        _ scanner: inout JSONScanner, _ symbols: inout SymbolTable, _ slot: inout Int
-    )
-        throws(JSONError) -> ElementResult
-    {
+        _ scanner: inout JSONScanner, _ symbols: inout SymbolTable, _ handle: (consuming StreamEvent, Int) -> Void
+    ) throws(JSONError) -> String? {
         guard scanner.peek() == 0x7B else {
             try scanner.skipValue()
-            return .failure("not an object")
+            return "not an object"
         }
         scanner.position += 1
         var f = Fields()
@@ -226,15 +249,14 @@ public struct FrameDecoder: Sendable {
                     let (range, escaped) = try scanner.readStringRange()
                     if escaped {
                         let text = try scanner.text(range, escaped: true)
-                        slot = symbols.intern(text)
+                        f.symbol = symbols.intern(text)
                         f.isOption = isOptionSymbol(text)
                     } else {
-                        slot = symbols.intern(UnsafeBufferPointer(rebasing: scanner.bytes[range]))
+                        f.symbol = symbols.intern(UnsafeBufferPointer(rebasing: scanner.bytes[range]))
                         f.isOption =
                             range.count > 2 && scanner.bytes[range.lowerBound] == UInt8(ascii: "O")
                             && scanner.bytes[range.lowerBound + 1] == UInt8(ascii: ":")
                     }
-                    f.symbol = slot
                     continue
                 }
                 do {
@@ -250,8 +272,9 @@ public struct FrameDecoder: Sendable {
             } while scanner.consume(0x2C)
             try scanner.expect(0x7D)
         }
-        if let typeError { return .failure(typeError) }
-        return try build(f, symbol: f.symbol >= 0 ? symbols.symbols[f.symbol] : nil, scanner: scanner)
+        if let typeError { return typeError }
+        return try build(
+            f, symbol: f.symbol >= 0 ? symbols.symbols[f.symbol] : nil, slot: f.symbol, scanner: scanner, handle)
     }
 
     private struct FieldTypeError: Error { let message: String }
@@ -285,6 +308,7 @@ public struct FrameDecoder: Sendable {
     static let keyI: UInt64 = 0x69  // "i"
     static let keyC: UInt64 = 0x63  // "c"
     static let keyEv: UInt64 = 0x7665  // "ev"
+    static let keySym: UInt64 = 0x6D_7973  // "sym"
     static let keyBp: UInt64 = 0x7062  // "bp"
     static let keyAp: UInt64 = 0x7061  // "ap"
     static let keyBs: UInt64 = 0x7362  // "bs"
@@ -306,7 +330,14 @@ public struct FrameDecoder: Sendable {
     @inline(__always)
     private func number(_ key: Range<Int>, _ scanner: inout JSONScanner, _ isNumber: Bool) throws(any Error) -> Double {
         guard isNumber else { throw typeError(key, scanner, "a number") }
-        return try scanner.scanNumber().double
+        let start = scanner.position
+        let value = try scanner.scanNumber().double
+        // A literal beyond the double range reads as infinity, which no price, size or time can be.
+        guard value.isFinite else {
+            scanner.position = start
+            throw typeError(key, scanner, "a finite number")
+        }
+        return value
     }
 
     @inline(__always)
@@ -403,8 +434,13 @@ public struct FrameDecoder: Sendable {
         return overflow || shiftOverflow ? nil : shifted
     }
 
-    private func build(_ f: Fields, symbol: String?, scanner: JSONScanner) throws(JSONError) -> ElementResult {
-        guard let ev = f.ev else { return .failure("missing ev") }
+    /// Makes the event of a read element and hands it to `handle`; returns why the element is not a usable
+    /// event instead, or nil.
+    func build(
+        _ f: borrowing Fields, symbol: String?, slot: Int, scanner: JSONScanner,
+        _ handle: (consuming StreamEvent, Int) -> Void
+    ) throws(JSONError) -> String? {
+        guard let ev = f.ev else { return "missing ev" }
         let shiftNanoseconds = shiftMilliseconds &* 1_000_000
         func text(_ value: (range: Range<Int>, escaped: Bool)?) throws(JSONError) -> String? {
             guard let value else { return nil }
@@ -412,65 +448,69 @@ public struct FrameDecoder: Sendable {
         }
         switch ev {
         case .quote:
-            guard let symbol, !symbol.isEmpty else { return .failure("quote without sym") }
+            guard let symbol, !symbol.isEmpty else { return "quote without sym" }
             guard let t = f.t, let bid = f.bidPrice, let ask = f.askPrice else {
-                return .failure("quote \(symbol) lacks t, bp or ap")
+                return "quote \(symbol) lacks t, bp or ap"
             }
             guard let nanoseconds = Self.nanoseconds(t, shift: shiftNanoseconds) else {
-                return .failure("quote \(symbol) has a timestamp out of range")
+                return "quote \(symbol) has a timestamp out of range"
             }
             let lot: Double = f.isOption ? 1 : 100
             var flags: UInt32 = 0
             if bid > ask, ask > 0 { flags |= UInt32(MH_QUOTE_CROSSED) }
             if bid == ask, bid > 0 { flags |= UInt32(MH_QUOTE_LOCKED) }
             if bid == 0 || ask == 0 { flags |= UInt32(MH_QUOTE_ZERO) }
-            return .success(
+            handle(
                 .quote(
                     Quote(
                         symbol: symbol, timestampNanoseconds: nanoseconds, bidPrice: bid,
                         askPrice: ask, bidSize: (f.bidSize ?? .nan) * lot, askSize: (f.askSize ?? .nan) * lot,
                         bidExchange: Int32(clamping: f.bidExchange ?? -1),
                         askExchange: Int32(clamping: f.askExchange ?? -1), sequence: f.q ?? -1, flags: flags
-                    )))
+                    )), slot)
+            return nil
         case .trade:
-            guard let symbol, !symbol.isEmpty else { return .failure("trade without sym") }
+            guard let symbol, !symbol.isEmpty else { return "trade without sym" }
             guard let t = f.t, let price = f.p, let size = f.s else {
-                return .failure("trade \(symbol) lacks t, p or s")
+                return "trade \(symbol) lacks t, p or s"
             }
             guard let nanoseconds = Self.nanoseconds(t, shift: shiftNanoseconds) else {
-                return .failure("trade \(symbol) has a timestamp out of range")
+                return "trade \(symbol) has a timestamp out of range"
             }
-            return .success(
+            handle(
                 .trade(
                     Trade(
                         symbol: symbol, timestampNanoseconds: nanoseconds, price: price,
                         size: size, exchange: Int32(clamping: f.x ?? -1), conditions: f.conditions.array,
                         sequence: f.q ?? -1, tradeID: try text(f.tradeID) ?? ""
-                    )))
+                    )), slot)
+            return nil
         case .second, .minute:
-            guard let symbol, !symbol.isEmpty else { return .failure("aggregate without sym") }
+            guard let symbol, !symbol.isEmpty else { return "aggregate without sym" }
             guard let start = f.s, let open = f.o, let high = f.h, let low = f.l, let close = f.cNumber else {
-                return .failure("aggregate \(symbol) lacks s, o, h, l or c")
+                return "aggregate \(symbol) lacks s, o, h, l or c"
             }
             let second = ev == .second
             // Times beyond ±10^15 ms (year 33,000) are garbage, and would overflow once shifted or converted.
             let limit: Int64 = 1_000_000_000_000_000
             guard start.isFinite, abs(start) < Double(limit), (f.e ?? 0).magnitude < UInt64(limit) else {
-                return .failure("aggregate \(symbol) has a start or end out of range")
+                return "aggregate \(symbol) has a start or end out of range"
             }
             let startMilliseconds = Int64(start) &+ shiftMilliseconds
             let end = f.e.map { $0 &+ shiftMilliseconds } ?? startMilliseconds + (second ? 1_000 : 60_000)
-            return .success(
+            handle(
                 .aggregate(
                     Bar(
                         symbol: symbol, timespan: second ? .second : .minute, multiplier: 1,
                         startMilliseconds: startMilliseconds, endMilliseconds: end, open: open, high: high, low: low,
                         close: close, volume: f.v ?? 0, vwap: f.vw ?? .nan, transactions: f.n ?? -1, source: source
-                    )))
+                    )), slot)
+            return nil
         case .status:
-            return .success(.status(StatusEvent(status: try text(f.status) ?? "", message: try text(f.message) ?? "")))
+            handle(.status(StatusEvent(status: try text(f.status) ?? "", message: try text(f.message) ?? "")), slot)
+            return nil
         case .other:
-            return .success(nil)
+            return nil
         }
     }
 }

@@ -121,7 +121,8 @@ public struct Trade: Sendable, Equatable {
         self.price = price
         self.size = size
         self.exchange = exchange
-        self.conditions = Array(conditions.prefix(8))
+        // The ABI record holds eight codes; a list that already fits is kept as is (no copy).
+        self.conditions = conditions.count <= 8 ? conditions : Array(conditions.prefix(8))
         self.sequence = sequence
         self.tradeID = tradeID
     }

@@ -119,6 +119,14 @@ import Testing
         #expect(decoder.decode("[]").issues.isEmpty)
     }
 
+    @Test func numbersBeyondTheDoubleRangeFailTheirElementOnly() {
+        // Found by the fuzz harness: 277e4252087119842 read as an infinite trade price.
+        let (events, issues) = decoder.decode(
+            #"[{"ev":"T","sym":"AB","p":277e4252087119842,"s":1,"t":1},{"ev":"T","sym":"CD","p":2.5,"s":1,"t":1}]"#)
+        #expect(events.map(\.symbol) == ["CD"])
+        #expect(issues == [FrameIssue(element: 0, message: "field p is not a finite number")])
+    }
+
     @Test func nullOptionalFieldsAreTolerated() throws {
         let (events, issues) = decoder.decode(#"[{"ev":"T","sym":"AAPL","p":1.5,"s":10,"c":null,"x":null,"t":7}]"#)
         #expect(issues.isEmpty)

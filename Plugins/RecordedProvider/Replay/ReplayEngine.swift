@@ -465,7 +465,7 @@ public final class ReplayEngine: Sendable {
                         decoder.decode(bytes, symbols: &table) { event, slot in
                             guard slot >= 0 else { return }
                             market.ensure(slot)
-                            switch event {
+                            switch consume event {
                             case .quote(let quote):
                                 market.symbols[slot].record(quote)
                                 if market.symbols[slot].wanted.contains(.quotes) {
