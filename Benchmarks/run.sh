@@ -15,6 +15,7 @@
 #   p5  candle folding and quote routing on one core
 #   p6  RSS per idle client (2,000 clients) and RSS drift over a replay with subscribed clients
 #   p7  start-up: process start to /health 200 with the default config
+#   p8  recorded-session replay on one core: vendor frame decoding alone, and decode + dispatch to a sink
 #
 # Environment: SECTIONS (all), SKIP_BUILD, ROUNDS (3, wrk rounds), WRK_SECONDS (5), FANOUT_SECONDS (5),
 #   CLIENTS (500), SYMBOLS (50), RATE (10), IDLE_CLIENTS (2000), DRIFT_SECONDS (60), SKIP_PYTHON,
@@ -28,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 
-SECTIONS="${SECTIONS:-p1 p2 p3 p4 p5 p6 p7}"
+SECTIONS="${SECTIONS:-p1 p2 p3 p4 p5 p6 p7 p8}"
 ROUNDS="${ROUNDS:-3}"
 WRK_SECONDS="${WRK_SECONDS:-5}"
 FANOUT_SECONDS="${FANOUT_SECONDS:-5}"
@@ -59,7 +60,7 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 if [ -z "${SKIP_BUILD:-}" ]; then
     for product in socketio-fanout-bench markethub RecordedProvider MemoryCache EmbeddedCache SocketIOTransport \
-        ChartBenchmark RouterBenchmark; do
+        ChartBenchmark RouterBenchmark ReplayBenchmark; do
         swift build -c release --product "$product" 2>&1 | grep -E "error|warning: .*(Sources|Plugins|Benchmarks)/" || true
     done
 fi
@@ -410,6 +411,20 @@ EOF
     done
     startup="$(median "${STARTS[@]}")"
     result P7 "process start -> /health 200 (median of 3)" "$startup ms" "< 1,000 ms" "$(verdict "'$startup' != 'failed' and ${startup/failed/0} < 1000")"
+fi
+
+# ---------------------------------------------------------------- P8 replay on one core
+if has p8; then
+    echo "== P8 replay on one core"
+    # SPY, QQQ and AAPL from 04:00 to 20:00 (595,758 frames), every symbol subscribed on every channel.
+    "$BIN/ReplayBenchmark" --rounds 7 | tee "$OUT/replay.txt" | sed 's/^/   /'
+    best() { grep "^$1" "$OUT/replay.txt" | grep -oE 'best [0-9]+ frames/s' | awk '{print $2}'; }
+    med() { grep "^$1" "$OUT/replay.txt" | grep -oE 'median [0-9]+ frames/s' | awk '{print $2}'; }
+    replay_best="$(best replay)"
+    result P8 "replay decode + filter + stream state + dispatch, frames/s, best of 7 (median $(med replay))" \
+        "${replay_best:-see log}" ">= 1,000,000" "$(verdict "${replay_best:-0} >= 1000000")"
+    result P8 "decode only, fast reader (general reader: best $(best 'decode only, general'), median $(med 'decode only, general'))" \
+        "$(best 'decode only (fast'), median $(med 'decode only (fast')" "-" "-"
 fi
 
 # ---------------------------------------------------------------- table

@@ -12,9 +12,10 @@ import Synchronization
 //
 //   swift run -c release ReplayBenchmark [--underlyings SPY,QQQ,AAPL] [--date 2025-12-08] [--window 09:30-16:00]
 //                                        [--records] [--file recording.jsonl] [--subscribe SPY,QQQ] [--sample]
-//                                        [--decode-rounds N] [--replay-rounds N]
+//                                        [--rounds N]
 //
-// Times are the benchmark thread's CPU time (one core), so other work on the machine does not distort them.
+// Times are the benchmark thread's CPU time (one core), so other work on the machine distorts them less (a VM's
+// stolen time still shows).
 // --records also converts every delivered batch into borrowed C records (what the plugin's sink bridge does).
 
 /// Runs timers inline, in order, with a clock that only moves when told (here: never; speed 0 needs no time).
@@ -145,53 +146,80 @@ if CommandLine.arguments.contains("--sample") {
     }
     exit(0)
 }
-var frames: [[UInt8]] = []
-for entry in recording.entries {
-    if case .frame(_, _, let bytes) = entry { frames.append(bytes) }
+let frames: [[UInt8]] = recording.entries.compactMap { entry in
+    if case .frame(_, _, let bytes) = entry { bytes } else { nil }
 }
-let decoder = FrameDecoder()
-var events = 0
-var decodeTime = Double.infinity
-let decodeRounds = Int(option("--decode-rounds") ?? "3") ?? 3
-for _ in 0..<decodeRounds {
-    var symbols = SymbolTable()
-    events = 0
-    decodeTime = min(
-        decodeTime,
-        seconds {
-            for frame in frames {
-                _ = frame.withUnsafeBufferPointer { decoder.decode($0, symbols: &symbols) { _, _ in events += 1 } }
-            }
-        })
-}
-print(
-    "decode only (best of \(decodeRounds)): \(frames.count) frames, \(events) events in \(String(format: "%.3f", decodeTime)) s -> "
-        + "\(Int(Double(frames.count) / decodeTime)) frames/s, \(Int(Double(events) / decodeTime)) events/s")
+let fast = FrameDecoder()
+let general = FrameDecoder(usesFastPath: false)
 
-var configuration = ReplayConfiguration()
-configuration.speed = 0
+/// Decodes every frame once; returns the CPU seconds and the number of events.
+func decodeAll(_ decoder: FrameDecoder) -> (seconds: Double, events: Int) {
+    var symbols = SymbolTable()
+    var events = 0
+    let elapsed = seconds {
+        for frame in frames {
+            _ = frame.withUnsafeBufferPointer { decoder.decode($0, symbols: &symbols) { _, _ in events += 1 } }
+        }
+    }
+    return (elapsed, events)
+}
+
+let configuration = {
+    var configuration = ReplayConfiguration()
+    configuration.speed = 0
+    return configuration
+}()
 // Default: every symbol on every channel (the most dispatch work); --subscribe SPY,QQQ narrows it.
 let subscribed = option("--subscribe").map { $0.split(separator: ",").map(String.init) } ?? recording.header.symbols
-var replayTime = Double.infinity
-var delivered = 0
-let replayRounds = Int(option("--replay-rounds") ?? "3") ?? 3
-for _ in 0..<replayRounds {
+
+/// Replays the whole recording as fast as possible; returns the CPU seconds and the events delivered.
+func replayAll() throws -> (seconds: Double, delivered: Int) {
     let scheduler = InlineScheduler()
     let sink = CountingSink(records: withRecords)
     let engine = ReplayEngine(
         recording: recording, configuration: configuration, scheduler: scheduler, sink: sink,
         logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
     try engine.subscribe(subscribed, channels: .all)
-    replayTime = min(
-        replayTime,
-        seconds {
-            engine.start()
-            scheduler.drain()
-        })
+    let elapsed = seconds {
+        engine.start()
+        scheduler.drain()
+    }
     let counts = sink.counts.withLock { $0 }
-    delivered = counts.quotes + counts.trades + counts.bars
+    return (elapsed, counts.quotes + counts.trades + counts.bars)
 }
+
+// The three measurements alternate within each round, so a slow spell on this shared machine hits all of them
+// alike; the best round is the figure least disturbed by neighbours, the median shows the spread.
+let rounds = max(1, Int(option("--rounds") ?? "7") ?? 7)
+var generalTimes: [Double] = []
+var decodeTimes: [Double] = []
+var replayTimes: [Double] = []
+var events = 0
+var delivered = 0
+for _ in 0..<rounds {
+    generalTimes.append(decodeAll(general).seconds)
+    let decoded = decodeAll(fast)
+    decodeTimes.append(decoded.seconds)
+    events = decoded.events
+    let replayed = try replayAll()
+    replayTimes.append(replayed.seconds)
+    delivered = replayed.delivered
+}
+
+func report(_ label: String, _ times: [Double], count: Int, unit: String) {
+    let sorted = times.sorted()
+    let best = sorted[0]
+    let median = sorted[sorted.count / 2]
+    print(
+        "\(label): \(frames.count) frames, \(count) \(unit) -> best \(Int(Double(frames.count) / best)) frames/s "
+            + "(\(Int(Double(count) / best)) \(unit)/s), median \(Int(Double(frames.count) / median)) frames/s "
+            + "over \(times.count) rounds")
+}
+report("decode only, general reader", generalTimes, count: events, unit: "events")
+report("decode only (fast reader on)", decodeTimes, count: events, unit: "events")
+report(
+    "replay, \(subscribed.count) symbols subscribed (decode + filter + stream state + dispatch"
+        + "\(withRecords ? " + C records" : ""))", replayTimes, count: delivered, unit: "events delivered")
 print(
-    "replay, \(subscribed.count) symbols subscribed (decode + filter + stream state + dispatch\(withRecords ? " + C records" : ""), best of \(replayRounds)): "
-        + "\(frames.count) frames, \(delivered) events delivered in \(String(format: "%.3f", replayTime)) s -> "
-        + "\(Int(Double(frames.count) / replayTime)) frames/s, \(Int(Double(delivered) / replayTime)) events/s")
+    "ratios (best): fast/general decode \(String(format: "%.2f", generalTimes.min()! / decodeTimes.min()!))x, "
+        + "replay/decode \(String(format: "%.2f", decodeTimes.min()! / replayTimes.min()!))")

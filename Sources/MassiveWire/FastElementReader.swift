@@ -115,10 +115,32 @@ struct FastElementReader {
         }
     }
 
-    /// A number in the plain form `-?(0|[1-9][0-9]*)(\.[0-9]+)?` with at most 18 digits, converted exactly as
-    /// `JSONScanner.scanNumber` converts it. `fractionDigits` is -1 for an integer.
+    /// Whether all eight bytes of a little-endian word are ASCII digits: each high nibble is 3, and adding 6
+    /// to the low nibble does not carry out of it.
     @inline(__always)
-    private mutating func readPlainNumber() -> (mantissa: UInt64, fractionDigits: Int, negative: Bool)? {
+    static func isEightDigits(_ chunk: UInt64) -> Bool {
+        let high: UInt64 = 0xF0F0_F0F0_F0F0_F0F0
+        return chunk & high == 0x3030_3030_3030_3030 && (chunk &+ 0x0606_0606_0606_0606) & high == 0x3030_3030_3030_3030
+    }
+
+    /// The value of eight ASCII digits held little-endian (the first digit in the lowest byte), combined in three
+    /// multiply-and-shift steps: pairs, then groups of four, then all eight.
+    @inline(__always)
+    static func eightDigits(_ chunk: UInt64) -> UInt64 {
+        var value = chunk & 0x0F0F_0F0F_0F0F_0F0F
+        value = (value &* (10 << 8 + 1)) >> 8
+        value = ((value & 0x00FF_00FF_00FF_00FF) &* (100 << 16 + 1)) >> 16
+        return ((value & 0x0000_FFFF_0000_FFFF) &* (10_000 << 32 + 1)) >> 32
+    }
+
+    /// The parts of a plain number: its digits as one integer, how many of them follow the point (-1: no
+    /// point), and the sign.
+    typealias PlainNumber = (mantissa: UInt64, fractionDigits: Int, negative: Bool)
+
+    /// A number in the plain form `-?(0|[1-9][0-9]*)(\.[0-9]+)?` with at most 18 digits, converted exactly as
+    /// `JSONScanner.scanNumber` converts it.
+    @inline(__always)
+    private mutating func readPlainNumber(long: Bool = false) -> PlainNumber? {
         var negative = false
         if current == 0x2D {
             negative = true
@@ -126,6 +148,14 @@ struct FastElementReader {
         }
         let start = index
         var mantissa: UInt64 = 0
+        // For integers that are usually long (times have 13 digits, sequence numbers up to 10): eight digits at a
+        // time while they last. Wrapping beyond 18 digits does not matter, such numbers are declined below.
+        while long, index + 8 <= end {
+            let chunk = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self).littleEndian
+            guard Self.isEightDigits(chunk) else { break }
+            mantissa = mantissa &* 100_000_000 &+ Self.eightDigits(chunk)
+            index += 8
+        }
         while index < end {
             let digit = base[index] &- 0x30
             guard digit < 10 else { break }
@@ -168,8 +198,10 @@ struct FastElementReader {
     }
 
     @inline(__always)
-    private mutating func readInteger() -> Int64? {
-        guard let (mantissa, fractionDigits, negative) = readPlainNumber(), fractionDigits < 0 else { return nil }
+    private mutating func readInteger(long: Bool = false) -> Int64? {
+        guard let (mantissa, fractionDigits, negative) = readPlainNumber(long: long), fractionDigits < 0 else {
+            return nil
+        }
         let value = Int64(mantissa)
         return negative ? -value : value
     }
@@ -194,10 +226,10 @@ struct FastElementReader {
             f.symbol = table.intern(UnsafeBufferPointer(start: base + range.lowerBound, count: range.count))
             f.isOption = range.count > 2 && base[range.lowerBound] == 0x4F && base[range.lowerBound + 1] == 0x3A
         case D.keyT:
-            f.t = readInteger()
+            f.t = readInteger(long: true)
             return f.t != nil
         case D.keyQ:
-            f.q = readInteger()
+            f.q = readInteger(long: true)
             return f.q != nil
         case D.keyBp:
             f.bidPrice = readDouble()
@@ -239,7 +271,7 @@ struct FastElementReader {
             f.l = readDouble()
             return f.l != nil
         case D.keyE:
-            f.e = readInteger()
+            f.e = readInteger(long: true)
             return f.e != nil
         case D.keyN:
             f.n = readInteger()

@@ -168,3 +168,18 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+@Suite struct EightDigitTests {
+    @Test func recognizesAndConvertsEightDigits() {
+        func word(_ text: String) -> UInt64 {
+            Array(text.utf8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian }
+        }
+        for text in ["00000000", "12345678", "99999999", "17652087", "90000001", "00000009"] {
+            #expect(FastElementReader.isEightDigits(word(text)), "\(text)")
+            #expect(FastElementReader.eightDigits(word(text)) == UInt64(text), "\(text)")
+        }
+        for text in ["1234567.", "/2345678", "1234567:", "12 45678", "a2345678", "1234567\u{7F}", "-1234567"] {
+            #expect(!FastElementReader.isEightDigits(word(text)), "\(text)")
+        }
+    }
+}

@@ -8,13 +8,13 @@ struct SymbolState: Sendable {
     var dayVolume = 0.0
     var wanted: Channels = []
 
-    mutating func record(_ quote: Quote) {
+    mutating func record(_ quote: consuming Quote) {
         lastQuote = quote
     }
 
-    mutating func record(_ trade: Trade) {
-        lastTrade = trade
+    mutating func record(_ trade: consuming Trade) {
         dayVolume += trade.size
+        lastTrade = trade
     }
 
     /// Forgets the stream (a new day or a seek), keeping the subscription.

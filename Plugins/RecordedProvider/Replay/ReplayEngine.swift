@@ -447,6 +447,11 @@ public final class ReplayEngine: Sendable {
         let decoder = FrameDecoder(shiftMilliseconds: batch.shift.sessionMilliseconds, source: "recorded")
         let origin = header.clockOrigin + batch.shift.sessionMilliseconds
         var outbox = Outbox()
+        // A fast batch fills thousands of events: size the lists once instead of doubling them all the way up.
+        let expected = min(batch.steps.count, Self.fastBatchSize)
+        outbox.quotes.reserveCapacity(expected)
+        outbox.trades.reserveCapacity(expected / 4)
+        outbox.bars.reserveCapacity(expected / 4)
         var frameCount = 0
         var delivered = 0
         var malformed = 0
@@ -465,19 +470,20 @@ public final class ReplayEngine: Sendable {
                         decoder.decode(bytes, symbols: &table) { event, slot in
                             guard slot >= 0 else { return }
                             market.ensure(slot)
+                            // The outbox gets a copy; the stream state keeps the event itself (one retain less).
                             switch consume event {
                             case .quote(let quote):
-                                market.symbols[slot].record(quote)
                                 if market.symbols[slot].wanted.contains(.quotes) {
                                     outbox.quotes.append(quote)
                                     delivered += 1
                                 }
+                                market.symbols[slot].record(consume quote)
                             case .trade(let trade):
-                                market.symbols[slot].record(trade)
                                 if market.symbols[slot].wanted.contains(.trades) {
                                     outbox.trades.append(trade)
                                     delivered += 1
                                 }
+                                market.symbols[slot].record(consume trade)
                             case .aggregate(let bar):
                                 if market.symbols[slot].wanted.contains(
                                     bar.timespan == .second ? .aggSecond : .aggMinute)
