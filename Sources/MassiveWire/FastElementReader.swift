@@ -224,15 +224,7 @@ struct FastElementReader {
         switch key {
         case D.keyEv:
             guard let range = readPlainString() else { return false }
-            let code = range.count <= 8 ? D.pack(UnsafeBufferPointer(start: base, count: end), range) : 0
-            switch code {
-            case D.evQ: f.ev = .quote
-            case D.evT: f.ev = .trade
-            case D.evA: f.ev = .second
-            case D.evAM: f.ev = .minute
-            case D.keyStatus: f.ev = .status
-            default: f.ev = .other
-            }
+            f.ev = D.kind(ofEv: range.count <= 8 ? D.pack(UnsafeBufferPointer(start: base, count: end), range) : 0)
         case D.keySym:
             guard let range = readPlainString() else { return false }
             f.symbol = table.intern(UnsafeBufferPointer(start: base + range.lowerBound, count: range.count))
@@ -319,18 +311,10 @@ struct FastElementReader {
     /// Condition codes: integers that fit in 32 bits.
     @inline(__always)
     private mutating func readConditions(_ f: inout FrameDecoder.Fields) -> Bool {
-        index += 1
-        if current == 0x5D {
-            index += 1
-            return true
-        }
-        while true {
-            guard let code = readInteger(), let narrow = Int32(exactly: code) else { return false }
+        readFlatArray { reader in
+            guard let code = reader.readInteger(), let narrow = Int32(exactly: code) else { return false }
             f.conditions.append(narrow)
-            let next = current
-            index += 1
-            if next == 0x2C { continue }
-            return next == 0x5D
+            return true
         }
     }
 
@@ -339,13 +323,20 @@ struct FastElementReader {
     @inline(__always)
     private mutating func skipPlainValue() -> Bool {
         guard current == 0x5B else { return skipPlainScalar() }
+        return readFlatArray { $0.skipPlainScalar() }
+    }
+
+    /// Walks the array at `index` (its `[` is next), reading each element with `element`; false on anything but
+    /// elements separated by commas and closed by `]`.
+    @inline(__always)
+    private mutating func readFlatArray(_ element: (inout FastElementReader) -> Bool) -> Bool {
         index += 1
         if current == 0x5D {
             index += 1
             return true
         }
         while true {
-            guard skipPlainScalar() else { return false }
+            guard element(&self) else { return false }
             let next = current
             index += 1
             if next == 0x2C { continue }

@@ -323,6 +323,19 @@ public struct FrameDecoder: Sendable {
     static let evA: UInt64 = 0x41  // "A"
     static let evAM: UInt64 = 0x4D41  // "AM"
 
+    /// The event type named by an `ev` value packed with `pack` (0 for a value longer than eight bytes).
+    @inline(__always)
+    static func kind(ofEv code: UInt64) -> Kind {
+        switch code {
+        case evQ: .quote
+        case evT: .trade
+        case evA: .second
+        case evAM: .minute
+        case keyStatus: .status
+        default: .other
+        }
+    }
+
     private func typeError(_ key: Range<Int>, _ scanner: JSONScanner, _ expected: String) -> FieldTypeError {
         FieldTypeError(message: "field \(name(key, scanner)) is not \(expected)")
     }
@@ -395,14 +408,7 @@ public struct FrameDecoder: Sendable {
         case Self.keyEv:
             guard isString else { throw typeError(key, scanner, "a string") }
             let (range, _) = try scanner.readStringRange()
-            switch Self.pack(scanner.bytes, range.count <= 8 ? range : range.lowerBound..<range.lowerBound) {
-            case Self.evQ: f.ev = .quote
-            case Self.evT: f.ev = .trade
-            case Self.evA: f.ev = .second
-            case Self.evAM: f.ev = .minute
-            case Self.keyStatus: f.ev = .status
-            default: f.ev = .other
-            }
+            f.ev = Self.kind(ofEv: range.count <= 8 ? Self.pack(scanner.bytes, range) : 0)
         case Self.keyStatus: f.status = try string(key, &scanner, isString)
         case Self.keyMessage: f.message = try string(key, &scanner, isString)
         default: try scanner.skipValue()
