@@ -25,7 +25,13 @@ public func fuzzMassiveFrames(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt
         switch event {
         case .quote(let quote):
             encoder.append(quote)
-            expected.append(event)
+            // The vendor sends whole lots (100 shares for stocks, 1 contract for options) and so does the
+            // encoder, rounding down: a fractional size read from the input comes back as whole lots.
+            let lot: Double = quote.symbol.hasPrefix("O:") ? 1 : 100
+            var whole = quote
+            whole.bidSize = (quote.bidSize / lot).rounded(.down) * lot
+            whole.askSize = (quote.askSize / lot).rounded(.down) * lot
+            expected.append(.quote(whole))
         case .trade(let trade):
             encoder.append(trade)
             expected.append(event)
